@@ -1,0 +1,135 @@
+"""The building blocks of a network: edges, cells, input preprocessing and reductions.
+
+One code path serves the supernet and a fixed child net. In the supernet every edge holds all
+candidate ops and the architecture arrives as traced integers: an edge's op is picked by
+`jax.lax.switch` on a scalar index, so only the chosen op runs and one compiled step serves
+every architecture. In a child net every edge holds only its chosen op and the choices are
+Python ints. Both hold the same modules with the same parameter shapes, so weights move
+between them one edge at a time (`nas.supernet.child_from_supernet`).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from nas.conv import batch_norm, conv2d
+from nas.ops import ReLUConvBN, make_op
+from nas.space import Cell
+
+
+class Edge(nnx.Module):
+    """The ops of one edge: all candidates (supernet) or just the chosen one (child)."""
+
+    def __init__(self, op_names: tuple[str, ...], channels: int, *, rngs: nnx.Rngs):
+        self.ops = nnx.List([make_op(name, channels, rngs=rngs) for name in op_names])
+
+    def __call__(self, x, op):
+        if len(self.ops) == 1:
+            return self.ops[0](x)
+        return jax.lax.switch(op, [lambda y, f=f: f(y) for f in self.ops], x)
+
+
+class FactorizedReduce(nnx.Module):
+    """Halves the spatial size with two offset stride-2 1x1 convolutions (DARTS, ENAS)."""
+
+    def __init__(self, c_in: int, c_out: int, *, rngs: nnx.Rngs):
+        self.a = ReLUConvBN(c_in, c_out // 2, 1, rngs=rngs)
+        self.b = ReLUConvBN(c_in, c_out - c_out // 2, 1, rngs=rngs)
+
+    def __call__(self, x):
+        shifted = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))[:, 1:, 1:]
+        return jnp.concatenate([self.a(x[:, ::2, ::2]), self.b(shifted[:, ::2, ::2])], -1)
+
+
+class ResidualReduction(nnx.Module):
+    """NAS-Bench-201's residual block between stages: doubles channels, halves the size."""
+
+    def __init__(self, c_in: int, c_out: int, *, rngs: nnx.Rngs):
+        self.a = ReLUConvBN(c_in, c_out, 3, stride=2, rngs=rngs)
+        self.b = ReLUConvBN(c_out, c_out, 3, rngs=rngs)
+        self.shortcut = nnx.Param(jax.random.normal(rngs.params(), (1, 1, c_in, c_out)) * 0.1)
+
+    def __call__(self, x):
+        return self.b(self.a(x)) + conv2d(x[:, ::2, ::2], self.shortcut[...])
+
+
+def preprocess(c_in: int, size_in: int, c_out: int, size_out: int, always: bool, rngs):
+    """The module that brings one cell input to the cell's channels and size, or None."""
+    if size_in > size_out:
+        return FactorizedReduce(c_in, c_out, rngs=rngs)
+    if always or c_in != c_out:
+        return ReLUConvBN(c_in, c_out, 1, rngs=rngs)
+    return None
+
+
+class CellBlock(nnx.Module):
+    """One cell of the network.
+
+    Args:
+      cell: the cell description.
+      in_shapes: (spatial size, channels) of each cell input.
+      size: the cell's spatial size (smaller than the inputs' in a reduction cell).
+      channels: the channels of every node.
+      op_names: per edge, the ops it holds: every candidate (supernet) or the chosen one.
+      rngs: the random streams for parameter initialisation.
+    """
+
+    def __init__(self, cell: Cell, in_shapes, size, channels, op_names, *, rngs: nnx.Rngs):
+        self.cell = cell
+        always = cell.n_inputs > 1
+        self.pre = nnx.List([preprocess(c, s, channels, size, always, rngs) for s, c in in_shapes])
+        self.edges = nnx.List([Edge(names, channels, rngs=rngs) for names in op_names])
+
+    @property
+    def out_channels_factor(self) -> int:
+        return 1 if self.cell.output == "last" else self.cell.n_nodes
+
+    def __call__(self, inputs, edge_inputs, edge_ops):
+        """Applies the cell; `edge_inputs`/`edge_ops` are traced arrays or Python ints."""
+        cell = self.cell
+        states = [x if pre is None else pre(x) for x, pre in zip(inputs, self.pre)]
+        e = 0
+        for node in cell.nodes:
+            total = 0
+            for slot in range(node.choose):
+                x = _select(states, node, slot, edge_inputs[e])
+                total = total + self.edges[e](x, edge_ops[e])
+                e += 1
+            states.append(total)
+        nodes = states[cell.n_inputs :]
+        if cell.output == "last":
+            return nodes[-1]
+        if cell.output == "concat":
+            return jnp.concatenate(nodes, -1)
+        read = [jnp.any(jnp.asarray(edge_inputs) == cell.n_inputs + k) for k in range(len(nodes))]
+        return jnp.concatenate([n * (1 - r) for n, r in zip(nodes, read)], -1)
+
+
+def _select(states, node, slot, source):
+    """The input of one edge: static where the source is fixed, else a switch over sources."""
+    if node.fixed_inputs:
+        return states[node.candidates[slot]]
+    if isinstance(source, int):
+        return states[source]
+    position = jnp.asarray(_positions(node.candidates))[source]
+    return jax.lax.switch(position, [lambda c=c: states[c] for c in node.candidates])
+
+
+def _positions(candidates) -> list[int]:
+    table = [0] * (max(candidates) + 1)
+    for p, c in enumerate(candidates):
+        table[c] = p
+    return table
+
+
+class Stem(nnx.Module):
+    """A 3x3 convolution and batch norm from the input image to the first stage."""
+
+    def __init__(self, c_in: int, c_out: int, *, rngs: nnx.Rngs):
+        shape = (3, 3, c_in, c_out)
+        self.w = nnx.Param(jax.random.normal(rngs.params(), shape) * jnp.sqrt(2 / (9 * c_in)))
+
+    def __call__(self, x):
+        return batch_norm(conv2d(x, self.w[...]))

@@ -1,0 +1,99 @@
+"""The options of a search, in one place: defaults, help texts, checks, and a config file.
+
+The same names serve the command line (``--train-steps``) and a TOML config file
+(``train_steps = 20``); the command line wins over the file, the file over the defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+
+from nas.evaluators import EVALUATORS
+from nas.strategies import STRATEGIES
+from nas.train import OPTIMIZERS
+
+
+def _opt(default, help: str, choices=None):
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """Every option of `nas search`, with its default."""
+
+    space: str = _opt("nb201", "built-in space name (see `nas spaces`) or path/to/file.py:NAME")
+    strategy: str = _opt("evolution", "search strategy", tuple(STRATEGIES))
+    dataset: str = _opt(
+        "digits", "digits, fashion_mnist, synthetic_cifar, or a path to your own .npz file"
+    )
+    evaluator: str = _opt("shared", "shared weights (supernet) or standalone", tuple(EVALUATORS))
+    budget: int = _opt(100, "architectures to evaluate")
+    seed: int = _opt(0, "seed of the search, the weights and the data order")
+    out: str = _opt("runs/search", "run directory for the config, event log and results")
+    batch: int = _opt(1, "architectures asked from the strategy at once")
+    channels: int | None = _opt(None, "channels of the first stage (default: the space's)")
+    cells: int | None = _opt(None, "cells per stage (default: the space's)")
+    train_steps: int = _opt(20, "shared weights: steps each architecture trains its path")
+    warmup_steps: int = _opt(200, "shared weights: uniform-path supernet steps before searching")
+    epochs: int = _opt(3, "standalone: epochs of training from scratch per architecture")
+    optimizer: str = _opt("sgd", "optimizer", OPTIMIZERS)
+    learning_rate: float = _opt(0.05, "peak learning rate (cosine schedule)")
+    batch_size: int = _opt(64, "training batch size")
+    weight_decay: float = _opt(3e-4, "weight decay")
+    population: int = _opt(20, "evolution: population size")
+    tournament: int = _opt(5, "evolution: tournament size")
+    top: int = _opt(5, "architectures to print at the end")
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value, choices = getattr(self, f.name), f.metadata["choices"]
+            if choices and value not in choices:
+                raise ValueError(f"invalid {f.name} {value!r}; valid values: {', '.join(choices)}")
+        positive = ("budget", "batch", "batch_size", "population", "tournament", "top")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("train_steps", "warmup_steps", "epochs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
+
+
+def field_types() -> dict[str, type]:
+    """Each option's Python type (int, float or str), for parsing and checking."""
+    types = {}
+    for f in dataclasses.fields(SearchConfig):
+        name = f.type if isinstance(f.type, str) else f.type.__name__
+        types[f.name] = {"int": int, "float": float, "str": str}[name.split(" ")[0]]
+    return types
+
+
+def load_config_file(path) -> dict:
+    """Reads a TOML file of options, checking every key and type.
+
+    Raises:
+      ValueError: naming the file, the key and what was expected.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"config file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"config file {path} is not valid TOML: {error}") from None
+    types = field_types()
+    for key, value in data.items():
+        if key not in types:
+            raise ValueError(
+                f"config file {path}: unknown option {key!r}; valid options: {', '.join(types)}"
+            )
+        expected = types[key]
+        ok = isinstance(value, expected) and not isinstance(value, bool)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            data[key], ok = float(value), True
+        if not ok:
+            raise ValueError(
+                f"config file {path}: {key} = {value!r} should be a {expected.__name__}"
+            )
+    return data

@@ -1,0 +1,79 @@
+"""Shared-weights evaluation: every architecture trains and is scored inside one supernet.
+
+An architecture inherits the supernet's current weights, trains its own path for
+`train_steps` steps (the updated weights stay in the supernet), and is scored by its accuracy
+on the validation split. Before the first evaluation, `warmup_steps` steps train the supernet on
+uniformly sampled paths (single-path one-shot warm-up; Guo et al., "Single Path One-Shot Neural
+Architecture Search with Uniform Sampling", ECCV 2020). One compiled train step and one eval
+step serve every architecture.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+
+from nas.data import BatchStream, Dataset
+from nas.evaluators.base import EvalResult, Timer
+from nas.space import SearchSpace
+from nas.supernet import supernet
+from nas.train import TrainConfig, Trainer
+
+
+class SharedWeightsEvaluator:
+    """Scores architectures with weights inherited from (and written back to) a supernet.
+
+    Args:
+      space: the search space.
+      data: the dataset; training batches come from its train split, scores from validation.
+      train_steps: steps each architecture trains its path before it is scored.
+      warmup_steps: uniform-path steps before the first evaluation.
+      config: optimizer settings; the schedule spans warm-up plus `planned_evaluations`.
+      planned_evaluations: how many evaluations the schedule plans for.
+      seed: seeds the weights, the batch order and the warm-up paths.
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        data: Dataset,
+        *,
+        train_steps: int = 20,
+        warmup_steps: int = 200,
+        config: TrainConfig = TrainConfig(),
+        planned_evaluations: int = 100,
+        seed: int = 0,
+    ):
+        self.space, self.data = space, data
+        self.train_steps, self.warmup_steps, self.seed = train_steps, warmup_steps, seed
+        net = supernet(space, data.input_shape, data.num_classes, seed=seed)
+        total = warmup_steps + train_steps * planned_evaluations
+        self.trainer = Trainer(net, config, total)
+        self.stream = BatchStream(data.x_train, data.y_train, config.batch_size, seed=seed)
+        self.warmed_up = False
+
+    def warmup(self) -> float:
+        """Trains the supernet on uniformly sampled paths; returns the mean loss."""
+        keys = jax.random.split(jax.random.key(self.seed), max(self.warmup_steps, 1))
+        losses = [self._step(self.space.sample(k)) for k in keys[: self.warmup_steps]]
+        self.warmed_up = True
+        return float(np.mean(losses)) if losses else float("nan")
+
+    def evaluate(self, arch) -> EvalResult:
+        """Trains `arch`'s path for `train_steps` steps, then scores it on validation data."""
+        if not self.warmed_up:
+            self.warmup()
+        timer = Timer()
+        arch = self.space.validate(arch)
+        before = (self.trainer.params, self.trainer.opt_state)
+        loss = np.mean([self._step(arch) for _ in range(self.train_steps)] or [0.0])
+        if not np.isfinite(loss):
+            # A diverging child must not poison the weights every other architecture shares.
+            self.trainer.params, self.trainer.opt_state = before
+            return EvalResult(float("nan"), self.train_steps, timer(), f"training loss {loss}")
+        accuracy, _ = self.trainer.evaluate(self.data.x_val, self.data.y_val, arch)
+        return EvalResult(accuracy, self.train_steps, timer())
+
+    def _step(self, arch) -> float:
+        x, y = self.stream.next()
+        return float(self.trainer.train_step(x, y, arch))

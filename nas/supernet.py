@@ -1,0 +1,129 @@
+"""The network of a search space: a weight-sharing supernet, or a fixed child for one arch.
+
+`Network(space, ..., arch=None)` is the supernet: every candidate op of every edge exists once,
+and ``model(x, arch)`` runs the architecture `arch` (a traced int vector), so one jitted step
+serves every architecture without a new XLA compile. `Network(space, ..., arch=a)` is the child
+net of `a` alone, built from the same modules, for training from scratch and for export;
+`child_from_supernet` copies the supernet's weights into it.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+from flax import nnx
+
+from nas.cells import CellBlock, ResidualReduction, Stem
+from nas.space import SearchSpace
+
+
+class Network(nnx.Module):
+    """Stem, stages of cells with reductions between them, and a classifier head.
+
+    Args:
+      space: the search space (cells and skeleton).
+      input_shape: one example's shape, (H, W, C).
+      num_classes: the number of output classes.
+      arch: None for the supernet; an architecture vector for a fixed child net.
+      rngs: the random streams for parameter initialisation.
+    """
+
+    def __init__(self, space: SearchSpace, input_shape, num_classes: int, *, arch=None, rngs):
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"space {space.name!r} builds convolutional cells and needs images (H, W, C); "
+                f"got examples of shape {tuple(input_shape)}"
+            )
+        self.space, self.input_shape, self.num_classes = space, tuple(input_shape), num_classes
+        self.fixed = None if arch is None else _static_edges(space, arch)
+        sk, (size, _, c_in) = space.skeleton, input_shape
+        channels = sk.channels
+        self.stem = Stem(c_in, channels, rngs=rngs)
+        outputs = [(size, channels)]  # (spatial size, channels) of every block so far
+        blocks, kinds = [], []
+        for stage in range(sk.stages):
+            if stage > 0:
+                channels, size = channels * 2, (size + 1) // 2
+                if sk.reduction == "residual":
+                    blocks.append(ResidualReduction(outputs[-1][1], channels, rngs=rngs))
+                    kinds.append(None)
+                    outputs.append((size, channels))
+                else:
+                    kind = "reduce" if "reduce" in space.cells else "normal"
+                    self._add_cell(kind, outputs, size, channels, blocks, kinds, rngs)
+            for _ in range(sk.cells_per_stage):
+                self._add_cell("normal", outputs, size, channels, blocks, kinds, rngs)
+        self.blocks = nnx.List(blocks)
+        self.kinds = tuple(kinds)
+        self.head = nnx.Linear(outputs[-1][1], num_classes, rngs=rngs)
+
+    def _add_cell(self, kind, outputs, size, channels, blocks, kinds, rngs):
+        cell = self.space.cells[kind]
+        in_shapes = _last(outputs, cell.n_inputs)
+        if self.fixed is None:
+            op_names = [cell.ops] * cell.n_edges
+        else:
+            op_names = [(cell.ops[o],) for o in self.fixed[kind][1]]
+        block = CellBlock(cell, in_shapes, size, channels, op_names, rngs=rngs)
+        blocks.append(block)
+        kinds.append(kind)
+        outputs.append((size, channels * block.out_channels_factor))
+
+    def __call__(self, x, arch=None):
+        """Logits for images `x`; the supernet needs `arch`, a child net ignores it."""
+        if self.fixed is not None:
+            edges = self.fixed
+        elif arch is None:
+            raise ValueError("the supernet needs an architecture: call model(x, arch)")
+        else:
+            edges = self.space.edges(jnp.asarray(arch), xp=jnp)
+        outputs = [self.stem(x)]
+        for block, kind in zip(self.blocks, self.kinds):
+            if kind is None:
+                outputs.append(block(outputs[-1]))
+            else:
+                inputs, ops = edges[kind]
+                outputs.append(block(_last(outputs, block.cell.n_inputs), inputs, ops))
+        features = jnp.mean(jnp.maximum(outputs[-1], 0), axis=(1, 2))
+        return self.head(features)
+
+
+def _last(outputs, n):
+    """The last `n` entries, repeating the first when there are fewer (the stem feeds both)."""
+    return [outputs[max(len(outputs) - n + i, 0)] for i in range(n)]
+
+
+def _static_edges(space: SearchSpace, arch) -> dict:
+    arch = space.validate(arch)
+    return {
+        t: (tuple(int(i) for i in inputs), tuple(int(o) for o in ops))
+        for t, (inputs, ops) in space.edges(arch).items()
+    }
+
+
+def supernet(space: SearchSpace, input_shape, num_classes: int, *, seed=0) -> Network:
+    """The weight-sharing supernet of `space`."""
+    return Network(space, input_shape, num_classes, rngs=nnx.Rngs(seed))
+
+
+def child_net(space: SearchSpace, arch, input_shape, num_classes: int, *, seed=0) -> Network:
+    """The fixed network of one architecture, freshly initialised."""
+    return Network(space, input_shape, num_classes, arch=arch, rngs=nnx.Rngs(seed))
+
+
+def child_from_supernet(net: Network, arch) -> Network:
+    """The child net of `arch` holding the supernet's weights for that architecture."""
+    arch = net.space.validate(arch)
+    child = Network(net.space, net.input_shape, net.num_classes, arch=arch, rngs=nnx.Rngs(0))
+    ops = {t: o for t, (_, o) in net.space.edges(arch).items()}
+    nnx.update(child.stem, nnx.state(net.stem))
+    nnx.update(child.head, nnx.state(net.head))
+    for mine, theirs, kind in zip(child.blocks, net.blocks, net.kinds):
+        if kind is None:
+            nnx.update(mine, nnx.state(theirs))
+            continue
+        for pre_mine, pre_theirs in zip(mine.pre, theirs.pre):
+            if pre_mine is not None:
+                nnx.update(pre_mine, nnx.state(pre_theirs))
+        for e, (edge_mine, edge_theirs) in enumerate(zip(mine.edges, theirs.edges)):
+            nnx.update(edge_mine.ops[0], nnx.state(edge_theirs.ops[int(ops[kind][e])]))
+    return child

@@ -1,0 +1,128 @@
+"""Jitted training and evaluation of a network (supernet or child) with Optax.
+
+`Trainer` splits an NNX model into its graph and parameters once and compiles one train step
+and one eval step. For the supernet the architecture is an argument of both steps, so every
+architecture reuses the same compiled code; for a child net it is None.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("cosine", "constant")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How to train.
+
+    Args:
+      optimizer: ``"sgd"`` (with Nesterov momentum) or ``"adam"``.
+      learning_rate: the peak learning rate.
+      momentum: SGD momentum.
+      weight_decay: decoupled weight decay added to the update.
+      grad_clip: the global gradient norm is clipped to this (0 turns clipping off).
+      schedule: ``"cosine"`` decays to zero over the planned steps; ``"constant"`` does not.
+      batch_size: examples per training step.
+    """
+
+    optimizer: str = "sgd"
+    learning_rate: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    schedule: str = "cosine"
+    batch_size: int = 64
+
+    def __post_init__(self):
+        for field, valid in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
+            if getattr(self, field) not in valid:
+                raise ValueError(
+                    f"TrainConfig.{field}={getattr(self, field)!r}; valid: {', '.join(valid)}"
+                )
+        if self.learning_rate <= 0 or self.batch_size < 1:
+            raise ValueError(f"{self}: learning_rate and batch_size must be positive")
+
+
+def make_optimizer(config: TrainConfig, total_steps: int) -> optax.GradientTransformation:
+    """Clipping, weight decay and SGD or Adam under the configured schedule."""
+    lr = config.learning_rate
+    if config.schedule == "cosine":
+        lr = optax.cosine_decay_schedule(lr, max(total_steps, 1))
+    if config.optimizer == "sgd":
+        opt = optax.sgd(lr, momentum=config.momentum, nesterov=True)
+    else:
+        opt = optax.adam(lr)
+    parts = [optax.clip_by_global_norm(config.grad_clip)] if config.grad_clip > 0 else []
+    parts += [optax.add_decayed_weights(config.weight_decay), opt]
+    return optax.chain(*parts)
+
+
+def cross_entropy(logits, labels):
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+def _train_step(graphdef, tx, params, opt_state, x, y, arch):
+    def loss_fn(p):
+        return cross_entropy(nnx.merge(graphdef, p)(x, arch), y)
+
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+
+def _eval_step(graphdef, params, x, y, arch):
+    logits = nnx.merge(graphdef, params)(x, arch)
+    return jnp.sum(jnp.argmax(logits, -1) == y), cross_entropy(logits, y) * y.shape[0]
+
+
+class Trainer:
+    """The parameters, optimizer state and compiled steps of one network.
+
+    Args:
+      model: the NNX network; its parameters are taken over by the trainer.
+      config: how to train.
+      total_steps: the steps the schedule plans for.
+    """
+
+    def __init__(self, model: nnx.Module, config: TrainConfig, total_steps: int):
+        self.graphdef, self.params = nnx.split(model)
+        self.config, self.tx = config, make_optimizer(config, total_steps)
+        self.opt_state = self.tx.init(self.params)
+        self._train = jax.jit(partial(_train_step, self.graphdef, self.tx))
+        self._eval = jax.jit(partial(_eval_step, self.graphdef))
+
+    def train_step(self, x, y, arch=None) -> jax.Array:
+        """One optimizer step on the batch (x, y); returns the loss before the step."""
+        self.params, self.opt_state, loss = self._train(self.params, self.opt_state, x, y, arch)
+        return loss
+
+    def evaluate(self, x, y, arch=None, *, batch_size: int = 512) -> tuple[float, float]:
+        """Accuracy and mean loss over all of (x, y), in batches of `batch_size`."""
+        correct, total_loss = 0.0, 0.0
+        for start in range(0, len(x), batch_size):
+            c, l = self._eval(
+                self.params, x[start : start + batch_size], y[start : start + batch_size], arch
+            )
+            correct, total_loss = correct + float(c), total_loss + float(l)
+        return correct / len(x), total_loss / len(x)
+
+    def model(self) -> nnx.Module:
+        """The network with the current parameters."""
+        return nnx.merge(self.graphdef, self.params)
+
+    def compiles(self) -> int:
+        """How many distinct programs the train and eval steps have compiled."""
+        return self._train._cache_size() + self._eval._cache_size()
+
+
+def as_batch(x: np.ndarray, y: np.ndarray) -> tuple[jax.Array, jax.Array]:
+    return jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32)

@@ -1,0 +1,85 @@
+"""The compile-once supernet: same function as the child net, no recompile across archs."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from nas.supernet import child_from_supernet, child_net, supernet
+from nas.train import TrainConfig, Trainer
+from search_spaces import nb201
+
+SHAPE = (8, 8, 1)
+
+
+def images(n=6, seed=0):
+    return jax.random.normal(jax.random.key(seed), (n, *SHAPE))
+
+
+def test_supernet_and_child_compute_the_same_function(tiny_space):
+    net = supernet(tiny_space, SHAPE, 10, seed=1)
+    graphdef, params = nnx.split(net)
+    forward = jax.jit(lambda p, x, a: nnx.merge(graphdef, p)(x, a))
+    x = images()
+    for key in jax.random.split(jax.random.key(2), 3):
+        arch = tiny_space.sample(key)
+        child = child_from_supernet(net, arch)
+        np.testing.assert_allclose(forward(params, x, arch), child(x), rtol=1e-4, atol=1e-5)
+
+
+def test_child_holds_only_the_chosen_ops():
+    space = nb201(channels=4, cells_per_stage=1)
+    arch = np.array([3, 0, 0, 3, 0, 0], np.int32)  # conv3x3 on edges 1<-0 and 3<-0
+    child, net = child_net(space, arch, SHAPE, 10), supernet(space, SHAPE, 10)
+
+    def count(model):
+        return sum(x.size for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+    # Per stage of c channels (4, 8, 16): the supernet's 6 edges hold conv3x3 and conv1x1
+    # (10 c^2 weights each); the child keeps two conv3x3s (9 c^2 each).
+    assert count(net) - count(child) == sum(6 * 10 * c * c - 2 * 9 * c * c for c in (4, 8, 16))
+
+
+def test_gradients_agree_between_supernet_and_child():
+    space = nb201(channels=4, cells_per_stage=1)
+    net = supernet(space, SHAPE, 10, seed=3)
+    arch = np.array([3, 1, 2, 4, 3, 2], np.int32)
+    child = child_from_supernet(net, arch)
+    x, y = images(8), jnp.arange(8) % 10
+
+    def loss(model, *args):
+        logits = model(x, *args)
+        return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(8), y])
+
+    g_super = nnx.grad(loss)(net, jnp.asarray(arch))
+    g_child = nnx.grad(loss)(child)
+    np.testing.assert_allclose(
+        g_super["stem"]["w"][...], g_child["stem"]["w"][...], rtol=1e-4, atol=1e-6
+    )
+    edge_super = g_super["blocks"][0]["edges"][0]["ops"][3]["w"][...]
+    edge_child = g_child["blocks"][0]["edges"][0]["ops"][0]["w"][...]
+    np.testing.assert_allclose(edge_super, edge_child, rtol=1e-4, atol=1e-6)
+    # An op the architecture does not use gets no gradient.
+    assert float(jnp.abs(g_super["blocks"][0]["edges"][0]["ops"][2]["w"][...]).max()) == 0.0
+
+
+def test_no_recompile_across_architectures():
+    space = nb201(channels=4, cells_per_stage=1)
+    trainer = Trainer(supernet(space, SHAPE, 10), TrainConfig(batch_size=8), 100)
+    x, y = images(8), jnp.arange(8) % 10
+    for key in jax.random.split(jax.random.key(0), 12):
+        arch = space.sample(key)
+        trainer.train_step(x, y, arch)
+        trainer.evaluate(np.asarray(x), np.asarray(y), arch)
+    assert trainer.compiles() == 2  # one train step and one eval step, for all 12
+
+
+def test_supernet_needs_an_architecture_and_images():
+    space = nb201(channels=4, cells_per_stage=1)
+    with pytest.raises(ValueError, match="needs an architecture"):
+        supernet(space, SHAPE, 10)(images())
+    with pytest.raises(
+        ValueError, match=r"needs images \(H, W, C\); got examples of shape \(64,\)"
+    ):
+        supernet(space, (64,), 10)
