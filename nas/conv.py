@@ -68,7 +68,10 @@ def _conv_bwd_x(dy, w, x_shape, stride, dilation):
     wt = jnp.swapaxes(w[::-1, ::-1], 2, 3)  # (k, k, C_out, C_in)
     # For stride s, lhs_dilation zero-upsamples dy to (Ho - 1) * s + 1 rows; still an NHWC/HWIO
     # conv that stays fast inside a switch (explicit zero insertion measured no faster).
-    pads = tuple((p, n - ((m - 1) * stride + 1) + p) for n, m in zip(x_shape[1:3], dy.shape[1:3]))
+    pads = tuple(
+        (p, n - ((m - 1) * stride + 1) + p)
+        for n, m in zip(x_shape[1:3], dy.shape[1:3], strict=True)
+    )
     return lax.conv_general_dilated(
         dy,
         wt,
@@ -237,7 +240,7 @@ def max_pool(x: jax.Array, *, size: int = 3, stride: int = 1) -> jax.Array:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _avg_counts(h: int, w: int, size: int, stride: int) -> np.ndarray:
     """Reciprocal of the number of in-bounds positions per output window, (1, Ho, Wo, 1)."""
     p = (size - 1) // 2

@@ -12,7 +12,6 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import nnx
 
@@ -109,10 +108,10 @@ class Trainer:
         """Accuracy and mean loss over all of (x, y), in batches of `batch_size`."""
         correct, total_loss = 0.0, 0.0
         for start in range(0, len(x), batch_size):
-            c, l = self._eval(
+            hits, loss = self._eval(
                 self.params, x[start : start + batch_size], y[start : start + batch_size], arch
             )
-            correct, total_loss = correct + float(c), total_loss + float(l)
+            correct, total_loss = correct + float(hits), total_loss + float(loss)
         return correct / len(x), total_loss / len(x)
 
     def model(self) -> nnx.Module:
@@ -122,7 +121,3 @@ class Trainer:
     def compiles(self) -> int:
         """How many distinct programs the train and eval steps have compiled."""
         return self._train._cache_size() + self._eval._cache_size()
-
-
-def as_batch(x: np.ndarray, y: np.ndarray) -> tuple[jax.Array, jax.Array]:
-    return jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.int32)

@@ -22,8 +22,11 @@ TOL = dict(rtol=1e-4, atol=1e-4)
 SHAPE = (2, 9, 8, 3)  # odd height, even width: both stride-2 cases
 
 CONV_CASES = list(itertools.product([1, 3, 5], [1, 2], [1, 2]))  # (k, dilation, stride)
-DEPTHWISE_CASES = list(itertools.product([3, 5], [1, 2], [1, 2]))
-POOL_CASES = list(itertools.product(["max", "avg"], [3, 5], [1, 2]))  # (kind, size, stride)
+DEPTHWISE_CASES = [(3, 1, 1), (3, 1, 2), (3, 2, 1), (5, 2, 2)]
+POOL_CASES = [(kind, 3, s) for kind in ("max", "avg") for s in (1, 2)] + [
+    ("max", 5, 2),
+    ("avg", 5, 1),
+]
 
 
 @pytest.fixture
@@ -66,10 +69,11 @@ def _ref_pool(x, kind, size, stride):
     return total / count  # count_include_pad=False
 
 
-def _grads(f, args, seed=99):
-    """Value of f(*args) and gradients of a random linear functional of it."""
+def _grads(f, args):
+    """Value of f(*args) and gradients of a fixed pseudo-random linear functional of it."""
     out = f(*args)
-    g = _rand(seed, out.shape, out.dtype)
+    # sin of a ramp, not jax.random: threefry inside every jitted case dominates compile time.
+    g = jnp.sin(jnp.arange(out.size, dtype=out.dtype) * 1.618 + 0.5).reshape(out.shape)
     return out, jax.grad(lambda *a: jnp.sum(f(*a) * g), argnums=tuple(range(len(args))))(*args)
 
 
@@ -158,7 +162,9 @@ def pool_results():
     def run(x):
         out = {}
         for kind, size, s in POOL_CASES:
-            ours = _grads(lambda x, kind=kind, size=size, s=s: fns[kind](x, size=size, stride=s), (x,))
+            ours = _grads(
+                lambda x, kind=kind, size=size, s=s: fns[kind](x, size=size, stride=s), (x,)
+            )
             ref = _grads(lambda x, kind=kind, size=size, s=s: _ref_pool(x, kind, size, s), (x,))
             out[(kind, size, s)] = ours, ref
         return out
@@ -189,7 +195,6 @@ def test_batch_norm_normalises_per_channel(shape):
 
 def _branches(stride):
     return [
-        lambda x, w, wd: conv2d(x, w, stride=stride),
         lambda x, w, wd: conv2d(x, w, stride=stride, dilation=2) * 2.0,
         lambda x, w, wd: depthwise_conv2d(x, wd, stride=stride, dilation=2),
         lambda x, w, wd: max_pool(x, stride=stride),
@@ -201,7 +206,7 @@ def _branches(stride):
 @pytest.fixture(scope="module")
 def switch_results():
     c = 3
-    args = _rand(6, (2, 8, 7, c)), _rand(7, (3, 3, c, c)), _rand(8, (5, 5, c))
+    args = _rand(6, (2, 8, 7, c)), _rand(7, (3, 3, c, c)), _rand(8, (3, 3, c))
 
     @jax.jit
     def run(args):
