@@ -10,8 +10,12 @@ kernels, x of shape (64, 32, 32, 32), 3x3 kernels:
 
 With ``--stride2`` it also times a stride-2 first edge (second edge stride 1), comparing
 `conv2d`'s native stride-2 implementation with stride-1-then-subsample, both inside the switch.
+With ``--window-ops`` it times ``value_and_grad`` of ``sum(sin(op(x)))`` for the slice-based
+depthwise conv and pools against their `lax` counterparts (grouped conv, `reduce_window`),
+outside and inside a switch.
 
-Run: ``python experiments/bench_conv.py [--runs 10] [--stride2]``; the last line is JSON.
+Run: ``python experiments/bench_conv.py [--runs 10] [--stride2] [--window-ops]``; the last line
+is JSON.
 """
 
 from __future__ import annotations
@@ -82,11 +86,51 @@ def _ours(x, w, stride):
     return nc.conv2d(x, w, stride=stride)
 
 
+def _window_ops(x, runs: int) -> dict:
+    c = x.shape[-1]
+    wd = jax.random.normal(jax.random.PRNGKey(3), (3, 3, c), x.dtype)
+    dn = ("NHWC", "HWIO", "NHWC")
+    pads = ((0, 0), (1, 1), (1, 1), (0, 0))
+    win = (1, 3, 3, 1)
+
+    def lax_avg(x):  # static divisor: a reduce_window over ones gets constant-folded for ~20 s
+        total = lax.reduce_window(x, 0.0, lax.add, win, (1,) * 4, pads)
+        return total * jnp.asarray(nc._avg_scale(*x.shape[1:3], 3, 1), x.dtype)
+
+    ops = {
+        "dw_ours": lambda x, w: nc.depthwise_conv2d(x, w),
+        "dw_lax": lambda x, w: lax.conv_general_dilated(
+            x, w.reshape(3, 3, 1, c), (1, 1), "SAME", dimension_numbers=dn, feature_group_count=c
+        ),
+        "max_ours": lambda x, w: nc.max_pool(x),
+        "max_lax": lambda x, w: lax.reduce_window(x, -jnp.inf, lax.max, win, (1,) * 4, pads),
+        "avg_ours": lambda x, w: nc.avg_pool(x),
+        "avg_lax": lambda x, w: lax_avg(x),
+    }
+    res = {}
+    for name, op in ops.items():
+        for where in ("noswitch", "switch"):
+            if where == "switch":
+                branches = [op, lambda x, w: x, lambda x, w: 2.0 * x]
+
+                def loss(x, w, i, branches=branches):
+                    return jnp.sum(jnp.sin(lax.switch(i, branches, x, w)))
+            else:
+
+                def loss(x, w, i, op=op):
+                    return jnp.sum(jnp.sin(op(x, w)))
+
+            step = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+            res[f"win_{name}_{where}_ms"] = _time(step, (x, wd, jnp.int32(0)), runs)
+    return res
+
+
 def main(argv=None) -> dict:
     """Runs the benchmark, prints one line per case and a JSON summary as the last line."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--stride2", action="store_true", help="also compare stride-2 variants")
+    ap.add_argument("--window-ops", action="store_true", help="also time depthwise and pools")
     args = ap.parse_args(argv)
 
     kx, k1, k2 = jax.random.split(jax.random.PRNGKey(0), 3)
@@ -115,6 +159,8 @@ def main(argv=None) -> dict:
                 res[f"s2_ours_{impl}_switch_ms"] = _time(step, data, args.runs)
         finally:
             nc._STRIDE2_IMPL = saved
+    if args.window_ops:
+        res.update(_window_ops(x, args.runs))
     for key, val in res.items():
         if key.endswith("_ms"):
             print(f"{key:32s} {val:9.2f}")

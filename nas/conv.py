@@ -2,13 +2,13 @@
 
 The supernet picks each edge's op with `jax.lax.switch` on a traced index, so one compilation
 serves every architecture. On CPU, XLA leaves the *backward* convolutions of a convolution that
-sits inside a conditional in non-canonical layouts that miss the fast (Eigen/oneDNN) path and
-run 35-40x slower. The functions here avoid that:
+sits inside a conditional in non-canonical layouts that miss the fast path and run tens of
+times slower (35-60x measured). The functions here avoid that:
 
 * `conv2d` is a `jax.custom_vjp` whose backward pass writes both gradients as ordinary
   NHWC/HWIO *forward* convolutions, which XLA keeps canonical.
 * `depthwise_conv2d`, `max_pool` and `avg_pool` are k*k shifted slices combined elementwise, so
-  they contain no convolution or `reduce_window` at all.
+  they contain no convolution or `reduce_window` at all; their custom VJPs are window sums too.
 
 Padding is symmetric, ``p = dilation * (k - 1) // 2`` on each side (PyTorch's ``padding=p``).
 At stride 1 this is exactly ``'SAME'``; at stride 2 the output has ``ceil(H / 2)`` rows like
@@ -135,8 +135,8 @@ def conv2d(x: jax.Array, w: jax.Array, *, stride: int = 1, dilation: int = 1) ->
 
     Stride 2 is native: the forward conv is strided, dx uses ``lhs_dilation=stride`` on dy,
     dW ``rhs_dilation=stride``. Inside a 3-way `lax.switch` (``experiments/bench_conv.py
-    --stride2``, CPU) that measured 2.2x faster than a stride-1 conv subsampled
-    ``[:, ::2, ::2]`` (32 vs 72 ms per step), and as fast as plain lax conv outside a switch.
+    --stride2``, CPU) that measured about 2x faster than a stride-1 conv subsampled
+    ``[:, ::2, ::2]`` (32 vs 66-72 ms per step), as fast as plain lax conv outside a switch.
 
     Args:
       x: input, (N, H, W, C_in).
@@ -164,21 +164,67 @@ def conv2d(x: jax.Array, w: jax.Array, *, stride: int = 1, dilation: int = 1) ->
 # ---------------------------------------------------------------------------------------------
 
 
-def _shifted_slices(xp, k, dilation, stride, ho, wo):
-    """Yields the k*k strided windows of padded `xp`, tap by tap (row-major)."""
+def _pad_hw(x, p, value=0.0):
+    return jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), constant_values=value)
+
+
+def _windows(xp, k, dilation, stride, ho, wo):
+    """Yields (a, b, window) for the k*k taps of padded `xp`, each window (N, ho, wo, C)."""
     for a in range(k):
         for b in range(k):
             r0, c0 = a * dilation, b * dilation
-            yield (
-                a,
-                b,
-                xp[
-                    :,
-                    r0 : r0 + (ho - 1) * stride + 1 : stride,
-                    c0 : c0 + (wo - 1) * stride + 1 : stride,
-                    :,
-                ],
-            )
+            rows = slice(r0, r0 + (ho - 1) * stride + 1, stride)
+            cols = slice(c0, c0 + (wo - 1) * stride + 1, stride)
+            yield a, b, xp[:, rows, cols, :]
+
+
+def _spread(g, h, w, p, stride, fill=0):
+    """Zero-inserts the cotangent `g` by `stride` and pads it by `p` (to h + 2p rows).
+
+    Then the gradient wrt an (N, h, w, C) input is a stride-1 window sum: window (a', b') at
+    offset dilation * (a', b') holds what each input pixel receives through tap
+    (k-1-a', k-1-b').
+    """
+    lh, lw = (g.shape[1] - 1) * stride + 1, (g.shape[2] - 1) * stride + 1
+    cfg = ((0, 0, 0), (p, h + p - lh, stride - 1), (p, w + p - lw, stride - 1), (0, 0, 0))
+    return lax.pad(g, jnp.asarray(fill, g.dtype), cfg)
+
+
+# The backward passes below are hand-written as window sums over a cotangent materialised with
+# `optimization_barrier`: with plain autodiff, XLA-CPU fuses the cotangent's producer into each
+# of the k*k transposed slices and recomputes it k*k times, 3-4x slower outside a switch.
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _depthwise(x, w, stride, dilation):
+    k = w.shape[0]
+    ho, wo = _out_size(x.shape[1], stride), _out_size(x.shape[2], stride)
+    xp = _pad_hw(x, dilation * (k - 1) // 2)
+    out = None
+    for a, b, win in _windows(xp, k, dilation, stride, ho, wo):
+        out = win * w[a, b] if out is None else out + win * w[a, b]
+    return out
+
+
+def _depthwise_fwd(x, w, stride, dilation):
+    return _depthwise(x, w, stride, dilation), (x, w)
+
+
+def _depthwise_bwd(stride, dilation, res, g):
+    x, w = res
+    k, (h, wd) = w.shape[0], x.shape[1:3]
+    p = dilation * (k - 1) // 2
+    g, gp = lax.optimization_barrier((g, _spread(g, h, wd, p, stride)))
+    dx = None
+    for a, b, win in _windows(gp, k, dilation, 1, h, wd):
+        term = win * w[k - 1 - a, k - 1 - b]
+        dx = term if dx is None else dx + term
+    taps = _windows(_pad_hw(x, p), k, dilation, stride, g.shape[1], g.shape[2])
+    dw = jnp.stack([jnp.sum(win * g, axis=(0, 1, 2)) for _, _, win in taps])
+    return dx.astype(x.dtype), dw.reshape(w.shape).astype(w.dtype)
+
+
+_depthwise.defvjp(_depthwise_fwd, _depthwise_bwd)
 
 
 def depthwise_conv2d(
@@ -186,8 +232,8 @@ def depthwise_conv2d(
 ) -> jax.Array:
     """Depthwise 2-D convolution as k*k shifted multiply-adds.
 
-    Why: no convolution op, so nothing for XLA to mis-layout inside `lax.switch`; autodiff of
-    slices and multiplies gives pads and reductions, which are fast everywhere.
+    Why: no convolution op, so nothing for XLA to mis-layout inside `lax.switch` (a grouped
+    `lax.conv` measured ~50x slower there); the custom VJP is the same kind of window sum.
 
     Args:
       x: input, (N, H, W, C).
@@ -198,18 +244,11 @@ def depthwise_conv2d(
     Returns:
       (N, ceil(H / stride), ceil(W / stride), C).
     """
-    k = _check_square_odd(w.shape[0], w.shape[1])
+    _check_square_odd(w.shape[0], w.shape[1])
     _check_stride(stride)
     if w.shape[2] != x.shape[-1]:
         raise ValueError(f"input has {x.shape[-1]} channels, kernel has {w.shape[2]}")
-    p = dilation * (k - 1) // 2
-    ho, wo = _out_size(x.shape[1], stride), _out_size(x.shape[2], stride)
-    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    out = None
-    for a, b, s in _shifted_slices(xp, k, dilation, stride, ho, wo):
-        term = s * w[a, b]
-        out = term if out is None else out + term
-    return out
+    return _depthwise(x, w, stride, dilation)
 
 
 def _check_pool(size: int, stride: int) -> int:
@@ -218,10 +257,48 @@ def _check_pool(size: int, stride: int) -> int:
     return (size - 1) // 2
 
 
+def _max_pool_fwd(x, size, stride, hw):
+    del hw  # = x.shape[1:3], static; passed so the backward pass knows the input size
+    ho, wo = _out_size(x.shape[1], stride), _out_size(x.shape[2], stride)
+    xp = _pad_hw(x, (size - 1) // 2, -jnp.inf)
+    idx_dtype = jnp.int8 if size * size < 128 else jnp.int32
+    out = idx = None
+    for a, b, win in _windows(xp, size, 1, stride, ho, wo):
+        if out is None:
+            out, idx = win, jnp.zeros(win.shape, idx_dtype)
+        else:
+            better = win > out  # strict: ties keep the first tap, as reduce_window's gradient
+            out = jnp.where(better, win, out)
+            idx = jnp.where(better, jnp.asarray(a * size + b, idx_dtype), idx)
+    return out, idx
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _max_pool(x, size, stride, hw):
+    return _max_pool_fwd(x, size, stride, hw)[0]
+
+
+def _max_pool_bwd(size, stride, hw, idx, g):
+    (h, w), p = hw, (size - 1) // 2
+    gp, ip = lax.optimization_barrier(
+        (_spread(g, h, w, p, stride), _spread(idx, h, w, p, stride, fill=-1))
+    )
+    dx = None
+    wins = zip(_windows(gp, size, 1, 1, h, w), _windows(ip, size, 1, 1, h, w), strict=True)
+    for (a, b, gw), (_, _, iw) in wins:
+        term = jnp.where(iw == (size - 1 - a) * size + (size - 1 - b), gw, 0)
+        dx = term if dx is None else dx + term
+    return (dx,)
+
+
+_max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
+
+
 def max_pool(x: jax.Array, *, size: int = 3, stride: int = 1) -> jax.Array:
     """Max pooling over size x size windows as shifted slices, padded with -inf.
 
-    Why: no `reduce_window` (whose gradient, select-and-scatter, is slow inside a switch).
+    Why: no `reduce_window`/select-and-scatter; the gradient goes to the first maximal tap of
+    each window (as `reduce_window`'s), via the tap index saved in the forward pass.
 
     Args:
       x: input, (N, H, W, C).
@@ -231,28 +308,47 @@ def max_pool(x: jax.Array, *, size: int = 3, stride: int = 1) -> jax.Array:
     Returns:
       (N, ceil(H / stride), ceil(W / stride), C).
     """
-    p = _check_pool(size, stride)
-    ho, wo = _out_size(x.shape[1], stride), _out_size(x.shape[2], stride)
-    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)), constant_values=-jnp.inf)
-    out = None
-    for _, _, s in _shifted_slices(xp, size, 1, stride, ho, wo):
-        out = s if out is None else jnp.maximum(out, s)
-    return out
+    _check_pool(size, stride)
+    return _max_pool(x, size, stride, x.shape[1:3])
 
 
 @functools.cache
-def _avg_counts(h: int, w: int, size: int, stride: int) -> np.ndarray:
-    """Reciprocal of the number of in-bounds positions per output window, (1, Ho, Wo, 1)."""
+def _avg_scale(h: int, w: int, size: int, stride: int) -> np.ndarray:
+    """1 / (number of in-bounds positions) per output window, (1, Ho, Wo, 1)."""
     p = (size - 1) // 2
 
     def counts(n):
         centres = np.arange(0, n, stride)
-        lo = np.maximum(centres - p, 0)
-        hi = np.minimum(centres + p, n - 1)
-        return hi - lo + 1
+        return np.minimum(centres + p, n - 1) - np.maximum(centres - p, 0) + 1
 
-    c = np.outer(counts(h), counts(w)).astype(np.float64)
-    return (1.0 / c)[None, :, :, None]
+    return (1.0 / np.outer(counts(h), counts(w)))[None, :, :, None]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
+def _avg_pool(x, size, stride, hw):
+    (h, w) = hw  # = x.shape[1:3], static; passed so the backward pass knows the input size
+    ho, wo = _out_size(h, stride), _out_size(w, stride)
+    out = None
+    for _, _, win in _windows(_pad_hw(x, (size - 1) // 2), size, 1, stride, ho, wo):
+        out = win if out is None else out + win
+    return out * jnp.asarray(_avg_scale(h, w, size, stride), x.dtype)
+
+
+def _avg_pool_fwd(x, size, stride, hw):
+    return _avg_pool(x, size, stride, hw), None
+
+
+def _avg_pool_bwd(size, stride, hw, _, g):
+    (h, w), p = hw, (size - 1) // 2
+    g = g * jnp.asarray(_avg_scale(h, w, size, stride), g.dtype)
+    gp = lax.optimization_barrier(_spread(g, h, w, p, stride))
+    dx = None
+    for _, _, win in _windows(gp, size, 1, 1, h, w):
+        dx = win if dx is None else dx + win
+    return (dx,)
+
+
+_avg_pool.defvjp(_avg_pool_fwd, _avg_pool_bwd)
 
 
 def avg_pool(x: jax.Array, *, size: int = 3, stride: int = 1) -> jax.Array:
@@ -268,14 +364,8 @@ def avg_pool(x: jax.Array, *, size: int = 3, stride: int = 1) -> jax.Array:
     Returns:
       (N, ceil(H / stride), ceil(W / stride), C).
     """
-    p = _check_pool(size, stride)
-    ho, wo = _out_size(x.shape[1], stride), _out_size(x.shape[2], stride)
-    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    out = None
-    for _, _, s in _shifted_slices(xp, size, 1, stride, ho, wo):
-        out = s if out is None else out + s
-    inv = _avg_counts(x.shape[1], x.shape[2], size, stride)
-    return out * jnp.asarray(inv, dtype=x.dtype)
+    _check_pool(size, stride)
+    return _avg_pool(x, size, stride, x.shape[1:3])
 
 
 # ---------------------------------------------------------------------------------------------

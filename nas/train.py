@@ -117,7 +117,3 @@ class Trainer:
     def model(self) -> nnx.Module:
         """The network with the current parameters."""
         return nnx.merge(self.graphdef, self.params)
-
-    def compiles(self) -> int:
-        """How many distinct programs the train and eval steps have compiled."""
-        return self._train._cache_size() + self._eval._cache_size()

@@ -1,0 +1,170 @@
+"""Benchmark: the compile-once supernet against one fixed child net per architecture.
+
+Measures side by side in one process, on digits (8x8x1) and on CIFAR-shaped data (32x32x3):
+
+- ``step_ratio``: the supernet's train step time over the fixed child net's, for the same
+  architectures (median over steps, mean over architectures; target at most 1.1);
+- ``recompiles``: XLA compiles while `n_archs_compile` different architectures pass through
+  the supernet's train and eval steps after the first (target 0);
+- ``speedup``: evaluations per second of shared-weights evaluation against one jit per
+  architecture, at equal train steps and the same validation pass (target at least 3).
+
+Run: ``python experiments/bench_supernet.py`` (``--quick`` for a smoke run). The last line
+printed is a JSON object of the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+
+import jax
+import numpy as np
+
+from nas.compiles import count_compiles
+from nas.data import Dataset, load_digits, synthetic_cifar
+from nas.evaluators import SharedWeightsEvaluator, StandaloneEvaluator
+from nas.supernet import child_net, supernet
+from nas.train import TrainConfig, Trainer
+from search_spaces import nb201
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    channels: int = 16
+    cells_digits: int = 5  # the NAS-Bench-201 network on digits
+    cells_cifar: int = 1  # a smaller one on 32x32x3, to keep the CPU run short
+    batch_size: int = 64
+    n_archs_ratio: int = 5
+    timed_steps: int = 10
+    n_archs_compile: int = 100
+    n_archs_throughput: int = 10
+    train_steps: int = 20
+    seed: int = 0
+
+
+QUICK = Config(
+    channels=4,
+    cells_digits=1,
+    cells_cifar=1,
+    n_archs_ratio=1,
+    timed_steps=2,
+    n_archs_compile=3,
+    n_archs_throughput=1,
+    train_steps=2,
+)
+
+
+def _median_step_ms(trainer: Trainer, x, y, arch, steps: int) -> float:
+    trainer.train_step(x, y, arch).block_until_ready()  # compiled already; settle caches
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        trainer.train_step(x, y, arch).block_until_ready()
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def step_ratio(space, data: Dataset, config: Config) -> dict:
+    """Supernet step time over child step time, architecture by architecture."""
+    train = TrainConfig(batch_size=config.batch_size)
+    x, y = data.x_train[: config.batch_size], data.y_train[: config.batch_size]
+    net = Trainer(supernet(space, data.input_shape, data.num_classes), train, 1000)
+    archs = np.asarray(space.sample(jax.random.key(config.seed), config.n_archs_ratio))
+    super_ms, child_ms = [], []
+    for arch in archs:
+        child = Trainer(child_net(space, arch, data.input_shape, data.num_classes), train, 1000)
+        child.train_step(x, y)
+        net.train_step(x, y, arch)
+        child_ms.append(_median_step_ms(child, x, y, None, config.timed_steps))
+        super_ms.append(_median_step_ms(net, x, y, arch, config.timed_steps))
+    ratios = np.array(super_ms) / np.array(child_ms)
+    return {
+        "supernet_step_ms": round(float(np.mean(super_ms)), 2),
+        "child_step_ms": round(float(np.mean(child_ms)), 2),
+        "step_ratio": round(float(np.mean(ratios)), 3),
+        "step_ratio_max": round(float(np.max(ratios)), 3),
+    }
+
+
+def recompiles(space, data: Dataset, config: Config) -> dict:
+    """XLA compiles while new architectures pass through the train and eval steps."""
+    train = TrainConfig(batch_size=config.batch_size)
+    trainer = Trainer(supernet(space, data.input_shape, data.num_classes), train, 1000)
+    x, y = data.x_train[: config.batch_size], data.y_train[: config.batch_size]
+    archs = np.asarray(space.sample(jax.random.key(config.seed + 1), config.n_archs_compile + 1))
+    trainer.train_step(x, y, archs[0])
+    trainer.evaluate(data.x_val, data.y_val, archs[0])
+    with count_compiles() as counter:
+        for arch in archs[1:]:
+            trainer.train_step(x, y, arch)
+            trainer.evaluate(data.x_val, data.y_val, arch)
+    return {"recompiles": counter.count, "archs": config.n_archs_compile}
+
+
+def throughput(space, data: Dataset, config: Config) -> dict:
+    """Evaluations per second: shared weights against a fresh jit per architecture."""
+    train = TrainConfig(batch_size=config.batch_size)
+    archs = np.asarray(space.sample(jax.random.key(config.seed + 2), config.n_archs_throughput))
+    start = time.perf_counter()
+    shared = SharedWeightsEvaluator(
+        space,
+        data,
+        train_steps=config.train_steps,
+        warmup_steps=0,
+        config=train,
+        seed=config.seed,
+    )
+    for arch in archs:
+        shared.evaluate(arch)
+    shared_s = time.perf_counter() - start
+    # Standalone with the same number of train steps: one epoch sized to `train_steps`.
+    subset = dataclasses.replace(
+        data,
+        x_train=data.x_train[: config.train_steps * config.batch_size],
+        y_train=data.y_train[: config.train_steps * config.batch_size],
+    )
+    start = time.perf_counter()
+    alone = StandaloneEvaluator(space, subset, epochs=1, config=train, seed=config.seed)
+    for arch in archs:
+        alone.evaluate(arch)
+    alone_s = time.perf_counter() - start
+    n = len(archs)
+    return {
+        "shared_evals_per_s": round(n / shared_s, 3),
+        "jit_per_arch_evals_per_s": round(n / alone_s, 3),
+        "speedup": round(alone_s / shared_s, 2),
+    }
+
+
+def run(config: Config) -> dict:
+    figures = {}
+    datasets = {
+        "digits": (load_digits(seed=config.seed), config.cells_digits),
+        "cifar_shaped": (synthetic_cifar(seed=config.seed), config.cells_cifar),
+    }
+    for name, (data, cells) in datasets.items():
+        space = nb201(channels=config.channels, cells_per_stage=cells)
+        figures[name] = {
+            "space": f"nb201(channels={config.channels}, cells_per_stage={cells})",
+            **step_ratio(space, data, config),
+            **recompiles(space, data, config),
+            **throughput(space, data, config),
+        }
+        print(name, figures[name], flush=True)
+    return figures
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tiny smoke run")
+    args = parser.parse_args(argv)
+    figures = run(QUICK if args.quick else Config())
+    print(json.dumps(figures))
+    return figures
+
+
+if __name__ == "__main__":
+    main()
