@@ -3,6 +3,8 @@
 import json
 import math
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -127,3 +129,22 @@ def test_run_dir_refuses_to_mix_searches(tmp_path):
     with pytest.raises(FileExistsError, match="already holds a search"):
         RunDir(tmp_path, {"a": 2})
     assert (tmp_path / "events.jsonl").read_text().count("\n") == 1
+
+
+def test_a_diverging_child_does_not_poison_the_shared_weights(space, digits):
+    evaluator = shared(space, digits)
+    arch = np.array([3, 3, 3, 3, 3, 3], np.int32)
+    evaluator.evaluate(arch)
+    before = evaluator.trainer.params
+    trainer_step = evaluator.trainer.train_step
+
+    def diverge(x, y, arch):
+        trainer_step(x, y, arch)
+        evaluator.trainer.params = jax.tree.map(lambda p: p * np.nan, evaluator.trainer.params)
+        return jnp.asarray(np.nan)
+
+    evaluator.trainer.train_step = diverge
+    result = evaluator.evaluate(arch)
+    assert not result.ok and "training loss nan" in result.error
+    for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(evaluator.trainer.params)):
+        assert (np.asarray(a) == np.asarray(b)).all()

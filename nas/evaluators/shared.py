@@ -57,7 +57,7 @@ class SharedWeightsEvaluator:
         keys = jax.random.split(jax.random.key(self.seed), max(self.warmup_steps, 1))
         losses = [self._step(self.space.sample(k)) for k in keys[: self.warmup_steps]]
         self.warmed_up = True
-        return float(np.mean(losses)) if losses else float("nan")
+        return float(np.mean(jax.device_get(losses))) if losses else float("nan")
 
     def evaluate(self, arch) -> EvalResult:
         """Trains `arch`'s path for `train_steps` steps, then scores it on validation data."""
@@ -66,7 +66,8 @@ class SharedWeightsEvaluator:
         timer = Timer()
         arch = self.space.validate(arch)
         before = (self.trainer.params, self.trainer.opt_state)
-        loss = np.mean([self._step(arch) for _ in range(self.train_steps)] or [0.0])
+        losses = [self._step(arch) for _ in range(self.train_steps)]
+        loss = float(np.mean(jax.device_get(losses))) if losses else 0.0
         if not np.isfinite(loss):
             # A diverging child must not poison the weights every other architecture shares.
             self.trainer.params, self.trainer.opt_state = before
@@ -74,6 +75,6 @@ class SharedWeightsEvaluator:
         accuracy, _ = self.trainer.evaluate(self.data.x_val, self.data.y_val, arch)
         return EvalResult(accuracy, self.train_steps, timer())
 
-    def _step(self, arch) -> float:
+    def _step(self, arch) -> jax.Array:
         x, y = self.stream.next()
-        return float(self.trainer.train_step(x, y, arch))
+        return self.trainer.train_step(x, y, arch)
