@@ -55,6 +55,12 @@ def run_search(config: SearchConfig, *, overwrite=False, progress=True):
     run_dir = RunDir(config.out, dataclasses.asdict(config), overwrite=overwrite)
     evaluator = make_evaluator(config, space, data)
     strategy = make_strategy(config, space)
+    if hasattr(evaluator, "warmup"):
+        with tqdm(
+            total=config.warmup_steps, desc="warm-up", unit="step", disable=not progress
+        ) as bar:
+            loss = evaluator.warmup(on_step=lambda: bar.update(1))
+        run_dir.log("warmup", loss=loss, steps=config.warmup_steps)
     bar = tqdm(total=config.budget, desc="search", unit="arch", disable=not progress)
 
     def on_record(record: Record, best: float):
@@ -62,10 +68,6 @@ def run_search(config: SearchConfig, *, overwrite=False, progress=True):
         bar.set_postfix(best=f"{best:.4f}", last=f"{record.score:.4f}")
 
     try:
-        if hasattr(evaluator, "warmup"):
-            bar.set_description("warm-up")
-            run_dir.log("warmup", loss=evaluator.warmup(), steps=config.warmup_steps)
-            bar.set_description("search")
         records = search(
             space,
             strategy,

@@ -10,6 +10,8 @@ step serve every architecture.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import numpy as np
 
@@ -52,10 +54,18 @@ class SharedWeightsEvaluator:
         self.stream = BatchStream(data.x_train, data.y_train, config.batch_size, seed=seed)
         self.warmed_up = False
 
-    def warmup(self) -> float:
-        """Trains the supernet on uniformly sampled paths; returns the mean loss."""
-        keys = jax.random.split(jax.random.key(self.seed), max(self.warmup_steps, 1))
-        losses = [self._step(self.space.sample(k)) for k in keys[: self.warmup_steps]]
+    def warmup(self, on_step: Callable[[], None] | None = None) -> float:
+        """Trains the supernet on uniformly sampled paths; returns the mean loss.
+
+        Args:
+          on_step: called after each step (for a progress bar).
+        """
+        archs = np.asarray(self.space.sample(jax.random.key(self.seed), self.warmup_steps))
+        losses = []
+        for arch in archs:
+            losses.append(self._step(arch))
+            if on_step is not None:
+                on_step()
         self.warmed_up = True
         return float(np.mean(jax.device_get(losses))) if losses else float("nan")
 
