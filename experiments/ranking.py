@@ -11,15 +11,14 @@ a JSON object of the figures.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import time
 
 import jax
 import numpy as np
 from scipy import stats
 
+from experiments import entry
 from nas.data import load_digits
 from nas.evaluators import SharedWeightsEvaluator, StandaloneEvaluator
 from nas.train import TrainConfig
@@ -94,12 +93,7 @@ def run(config: Config) -> dict:
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a tiny smoke run")
-    args = parser.parse_args(argv)
-    figures = run(QUICK if args.quick else Config())
-    print(json.dumps(figures))
-    return figures
+    return entry.main(__doc__.splitlines()[0], run, Config(), QUICK, argv)
 
 
 if __name__ == "__main__":
