@@ -9,7 +9,8 @@ Measures side by side in one process, on digits (8x8x1) and on CIFAR-shaped data
 - ``speedup``: evaluations per second of shared-weights evaluation against one jit per
   architecture, at equal train steps and the same validation pass (target at least 3).
 
-Run: ``python experiments/bench_supernet.py`` (``--quick`` for a smoke run). The last line
+Run from the repository root: ``python -m experiments.bench_supernet`` (``--quick`` for a
+smoke run). The last line
 printed is a JSON object of the figures.
 """
 

@@ -5,7 +5,8 @@ truth), warms a supernet up with uniformly sampled paths, scores every architect
 shared-weights evaluator exactly as a search would, and reports the Kendall tau and Spearman
 rho between the two.
 
-Run: ``python experiments/ranking.py`` (``--quick`` for a smoke run). The last line printed is
+Run from the repository root: ``python -m experiments.ranking`` (``--quick`` for a smoke
+run). The last line printed is
 a JSON object of the figures.
 """
 

@@ -73,14 +73,20 @@ class CellBlock(nnx.Module):
       size: the cell's spatial size (smaller than the inputs' in a reduction cell).
       channels: the channels of every node.
       op_names: per edge, the ops it holds: every candidate (supernet) or the chosen one.
+      scan_edges: stack the supernet's edges and run them with `lax.scan` (see `Network`).
       rngs: the random streams for parameter initialisation.
     """
 
-    def __init__(self, cell: Cell, in_shapes, size, channels, op_names, *, rngs: nnx.Rngs):
+    def __init__(self, cell: Cell, in_shapes, size, channels, op_names, *, scan_edges=False, rngs):
         self.cell = cell
         always = cell.n_inputs > 1
         self.pre = nnx.List([preprocess(c, s, channels, size, always, rngs) for s, c in in_shapes])
-        self.edges = nnx.List([Edge(names, channels, rngs=rngs) for names in op_names])
+        if scan_edges:
+            # Every edge holds every op, stacked along a leading edge axis, and a `lax.scan`
+            # runs the edges, so XLA compiles one edge per cell rather than n_edges.
+            self.edges = _stacked_edges(cell.n_edges, cell.ops, channels, rngs)
+        else:
+            self.edges = nnx.List([Edge(names, channels, rngs=rngs) for names in op_names])
 
     @property
     def out_channels_factor(self) -> int:
@@ -90,6 +96,8 @@ class CellBlock(nnx.Module):
         """Applies the cell; `edge_inputs`/`edge_ops` are traced arrays or Python ints."""
         cell = self.cell
         states = [x if pre is None else pre(x) for x, pre in zip(inputs, self.pre)]
+        if not isinstance(self.edges, nnx.List):
+            return self._scan_edges(states, edge_inputs, edge_ops)
         e = 0
         for node in cell.nodes:
             total = 0
@@ -98,13 +106,42 @@ class CellBlock(nnx.Module):
                 total = total + self.edges[e](x, edge_ops[e])
                 e += 1
             states.append(total)
-        nodes = states[cell.n_inputs :]
+        return self._output(states[cell.n_inputs :], edge_inputs)
+
+    def _scan_edges(self, states, edge_inputs, edge_ops):
+        cell = self.cell
+        graphdef, stacked = nnx.split(self.edges)
+        buffer = jnp.stack(states + [jnp.zeros_like(states[0])] * cell.n_nodes)
+
+        def run_edge(buffer, edge):
+            params, source, op, node = edge
+            x = jax.lax.dynamic_index_in_dim(buffer, source, keepdims=False)
+            y = nnx.merge(graphdef, params)(x, op)
+            return jax.lax.dynamic_update_index_in_dim(buffer, buffer[node] + y, node, 0), None
+
+        nodes = jnp.asarray(cell.edge_nodes(), jnp.int32)
+        buffer, _ = jax.lax.scan(run_edge, buffer, (stacked, edge_inputs, edge_ops, nodes))
+        return self._output(list(buffer[cell.n_inputs :]), edge_inputs)
+
+    def _output(self, nodes, edge_inputs):
+        cell = self.cell
         if cell.output == "last":
             return nodes[-1]
         if cell.output == "concat":
             return jnp.concatenate(nodes, -1)
         read = [jnp.any(jnp.asarray(edge_inputs) == cell.n_inputs + k) for k in range(len(nodes))]
         return jnp.concatenate([n * (1 - r) for n, r in zip(nodes, read)], -1)
+
+
+def _stacked_edges(n_edges: int, op_names, channels: int, rngs: nnx.Rngs) -> Edge:
+    """`n_edges` edges holding every op, their parameters stacked along a leading axis."""
+
+    @nnx.split_rngs(splits=n_edges)
+    @nnx.vmap(in_axes=(0,), out_axes=0)
+    def make(rngs):
+        return Edge(op_names, channels, rngs=rngs)
+
+    return make(rngs)
 
 
 def _select(states, node, slot, source):

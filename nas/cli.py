@@ -39,13 +39,13 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--no-progress", action="store_true", help="no progress bar")
     types = field_types()
     for f in dataclasses.fields(SearchConfig):
-        choices = f.metadata["choices"]
+        flag = "--" + f.name.replace("_", "-")
+        help = f"{f.metadata['help']} (default: {f.default})".replace("%", "%%")
+        if types[f.name] is bool:
+            search.add_argument(flag, action=argparse.BooleanOptionalAction, help=help)
+            continue
         search.add_argument(
-            "--" + f.name.replace("_", "-"),
-            type=types[f.name],
-            default=None,
-            choices=choices,
-            help=f"{f.metadata['help']} (default: {f.default})",
+            flag, type=types[f.name], default=None, choices=f.metadata["choices"], help=help
         )
     search.set_defaults(run=_search)
 

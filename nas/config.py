@@ -37,6 +37,9 @@ class SearchConfig:
     cells: int | None = _opt(None, "cells per stage (default: the space's)")
     train_steps: int = _opt(20, "shared weights: steps each architecture trains its path")
     warmup_steps: int = _opt(200, "shared weights: uniform-path supernet steps before searching")
+    scan_edges: bool = _opt(
+        False, "shared weights: scan each cell's edges (compiles 3-4x faster, steps ~30% slower)"
+    )
     epochs: int = _opt(3, "standalone: epochs of training from scratch per architecture")
     optimizer: str = _opt("sgd", "optimizer", OPTIMIZERS)
     learning_rate: float = _opt(0.05, "peak learning rate (cosine schedule)")
@@ -61,11 +64,11 @@ class SearchConfig:
 
 
 def field_types() -> dict[str, type]:
-    """Each option's Python type (int, float or str), for parsing and checking."""
+    """Each option's Python type (int, float, str or bool), for parsing and checking."""
     types = {}
     for f in dataclasses.fields(SearchConfig):
         name = f.type if isinstance(f.type, str) else f.type.__name__
-        types[f.name] = {"int": int, "float": float, "str": str}[name.split(" ")[0]]
+        types[f.name] = {"int": int, "float": float, "str": str, "bool": bool}[name.split(" ")[0]]
     return types
 
 
@@ -89,7 +92,7 @@ def load_config_file(path) -> dict:
                 f"config file {path}: unknown option {key!r}; valid options: {', '.join(types)}"
             )
         expected = types[key]
-        ok = isinstance(value, expected) and not isinstance(value, bool)
+        ok = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             data[key], ok = float(value), True
         if not ok:

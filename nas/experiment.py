@@ -45,6 +45,7 @@ def make_evaluator(config: SearchConfig, space: SearchSpace, data):
         config=train,
         planned_evaluations=config.budget,
         seed=config.seed,
+        scan_edges=config.scan_edges,
     )
 
 

@@ -18,8 +18,9 @@ def images(n=6, seed=0):
     return jax.random.normal(jax.random.key(seed), (n, *SHAPE))
 
 
-def test_supernet_and_child_compute_the_same_function(tiny_space):
-    net = supernet(tiny_space, SHAPE, 10, seed=1)
+@pytest.mark.parametrize("scan_edges", [False, True])
+def test_supernet_and_child_compute_the_same_function(tiny_space, scan_edges):
+    net = supernet(tiny_space, SHAPE, 10, seed=1, scan_edges=scan_edges)
     graphdef, params = nnx.split(net)
     forward = jax.jit(lambda p, x, a: nnx.merge(graphdef, p)(x, a))
     x = images()

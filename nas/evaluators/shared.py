@@ -33,6 +33,7 @@ class SharedWeightsEvaluator:
       config: optimizer settings; the schedule spans warm-up plus `planned_evaluations`.
       planned_evaluations: how many evaluations the schedule plans for.
       seed: seeds the weights, the batch order and the warm-up paths.
+      scan_edges: build the supernet with scanned edges (faster compile, slower steps).
     """
 
     def __init__(
@@ -45,10 +46,11 @@ class SharedWeightsEvaluator:
         config: TrainConfig = TrainConfig(),
         planned_evaluations: int = 100,
         seed: int = 0,
+        scan_edges: bool = False,
     ):
         self.space, self.data = space, data
         self.train_steps, self.warmup_steps, self.seed = train_steps, warmup_steps, seed
-        net = supernet(space, data.input_shape, data.num_classes, seed=seed)
+        net = supernet(space, data.input_shape, data.num_classes, seed=seed, scan_edges=scan_edges)
         total = warmup_steps + train_steps * planned_evaluations
         self.trainer = Trainer(net, config, total)
         self.stream = BatchStream(data.x_train, data.y_train, config.batch_size, seed=seed)
