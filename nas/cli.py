@@ -42,7 +42,9 @@ def _parser() -> argparse.ArgumentParser:
         flag = "--" + f.name.replace("_", "-")
         help = f"{f.metadata['help']} (default: {f.default})".replace("%", "%%")
         if types[f.name] is bool:
-            search.add_argument(flag, action=argparse.BooleanOptionalAction, help=help)
+            search.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help
+            )
             continue
         search.add_argument(
             flag, type=types[f.name], default=None, choices=f.metadata["choices"], help=help
@@ -59,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 def _resolve(args) -> SearchConfig:
     options = load_config_file(args.config) if args.config else {}
     for name in field_types():
-        if getattr(args, name) is not None:
+        if getattr(args, name, None) is not None:
             options[name] = getattr(args, name)
     return SearchConfig(**options)
 
