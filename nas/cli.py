@@ -84,7 +84,8 @@ def _spaces(args) -> int:
     for name, factory in SPACES.items():
         space = factory()
         cells = ", ".join(
-            f"{t}: {c.n_nodes} nodes, {len(c.ops)} ops" for t, c in space.cells.items()
+            f"{t}: {c.n_inputs} in + {c.n_nodes} nodes, {len(c.ops)} ops"
+            for t, c in space.cells.items()
         )
         print(f"{name:<8} {space.size:>32,} architectures  ({cells})")
     return 0
