@@ -11,6 +11,7 @@ A user adds an op by registering a factory ``f(channels, *, rngs) -> nnx.Module`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -24,6 +25,34 @@ def _he_normal(key, shape, fan_in) -> jax.Array:
     return jax.random.normal(key, shape) * jnp.sqrt(2.0 / fan_in)
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def relu_conv_bn(x, w, stride):
+    """ReLU, convolution, batch norm; the backward pass keeps only the conv output.
+
+    Why: inside the supernet's `lax.switch`, every residual an op saves is zero-filled and
+    copied for each edge whose chosen op is another one. Saving only the conv output (the
+    input is an operand of the switch already) and recomputing the cheap ReLU and batch-norm
+    statistics in the backward pass leaves one residual instead of several.
+    """
+    return batch_norm(conv2d(jax.nn.relu(x), w, stride=stride))
+
+
+def _relu_conv_bn_fwd(x, w, stride):
+    z = conv2d(jax.nn.relu(x), w, stride=stride)
+    return batch_norm(z), (x, w, z)
+
+
+def _relu_conv_bn_bwd(stride, residuals, g):
+    x, w, z = residuals
+    (dz,) = jax.vjp(batch_norm, z)[1](g)
+    # The conv's forward inside this vjp is unused and XLA removes it.
+    dr, dw = jax.vjp(lambda r, w: conv2d(r, w, stride=stride), jax.nn.relu(x), w)[1](dz)
+    return dr * (x > 0), dw
+
+
+relu_conv_bn.defvjp(_relu_conv_bn_fwd, _relu_conv_bn_bwd)
+
+
 class ReLUConvBN(nnx.Module):
     """ReLU, a k x k convolution (optionally strided), batch normalisation."""
 
@@ -33,7 +62,7 @@ class ReLUConvBN(nnx.Module):
         self.stride = stride
 
     def __call__(self, x):
-        return batch_norm(conv2d(jax.nn.relu(x), self.w[...], stride=self.stride))
+        return relu_conv_bn(x, self.w[...], self.stride)
 
 
 class DilConv(nnx.Module):
