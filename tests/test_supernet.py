@@ -91,3 +91,25 @@ def test_supernet_needs_an_architecture_and_images():
         ValueError, match=r"needs images \(H, W, C\); got examples of shape \(64,\)"
     ):
         supernet(space, (64,), 10)
+
+
+def test_reduction_by_the_normal_cell_and_npz_data(tmp_path):
+    """A user's space with one cell type reused for reductions, trained on .npz images."""
+    from nas.data import load_npz
+    from nas.evaluators import SharedWeightsEvaluator
+    from nas.space import SearchSpace, Skeleton, choice_cell
+
+    cell = choice_cell(2, ("conv3x3", "max_pool3x3", "skip_connect"), output="loose_ends")
+    space = SearchSpace("mine", {"normal": cell}, Skeleton(4, 1, 2, reduction="cell"))
+    rng = np.random.default_rng(0)
+    path = tmp_path / "mine.npz"
+    np.savez(path, x_train=rng.normal(size=(96, 6, 6, 2)), y_train=rng.integers(0, 3, 96))
+    data = load_npz(path)
+    net = supernet(space, data.input_shape, data.num_classes)
+    arch = space.sample(jax.random.key(0))
+    x = data.x_val[:5]
+    np.testing.assert_allclose(net(x, arch), child_from_supernet(net, arch)(x), atol=1e-5)
+    evaluator = SharedWeightsEvaluator(
+        space, data, train_steps=2, warmup_steps=2, config=TrainConfig(batch_size=16)
+    )
+    assert 0.0 <= evaluator.evaluate(arch).score <= 1.0
