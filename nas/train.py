@@ -113,7 +113,3 @@ class Trainer:
             )
             correct, total_loss = correct + float(hits), total_loss + float(loss)
         return correct / len(x), total_loss / len(x)
-
-    def model(self) -> nnx.Module:
-        """The network with the current parameters."""
-        return nnx.merge(self.graphdef, self.params)

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nas.space.canonical import canonical_cell, output_nodes
+from nas.space.canonical import canonical_cell
 from nas.space.cell import Cell
 from nas.space.decisions import Decision, EdgeTable, cell_decisions
 from nas.space.encoding import ENCODINGS
@@ -162,10 +162,6 @@ class SearchSpace:
             for t, (inputs, ops) in self.edges(arch).items()
         ]
         return hashlib.sha1("|".join(forms).encode()).hexdigest()[:16]
-
-    def loose_ends(self, arch) -> dict[str, tuple[int, ...]]:
-        """The output nodes of each cell type for this architecture."""
-        return {t: output_nodes(self.cells[t], i) for t, (i, _) in self.edges(arch).items()}
 
     def encode(self, arch, kind: str = "onehot") -> np.ndarray:
         """A float vector for surrogate models; `kind` is a key of `ENCODINGS`."""
