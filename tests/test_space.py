@@ -4,6 +4,7 @@ import itertools
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -139,6 +140,14 @@ def test_encodings(tiny_space):
     assert decisions.sum() == tiny_space.n_decisions
     with pytest.raises(ValueError, match="valid: onehot, decisions"):
         tiny_space.encode(arch, "paths")
+
+
+@pytest.mark.parametrize("kind", ["onehot", "decisions"])
+def test_encodings_trace_under_jit(tiny_space, kind):
+    archs = tiny_space.sample(jax.random.key(1), 5)
+    traced = jax.jit(jax.vmap(lambda a: tiny_space.encode(a, kind, xp=jnp)))(archs)
+    host = np.stack([tiny_space.encode(a, kind) for a in np.asarray(archs)])
+    np.testing.assert_array_equal(np.asarray(traced), host)
 
 
 def test_malformed_space_errors():

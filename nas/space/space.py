@@ -163,11 +163,14 @@ class SearchSpace:
         ]
         return hashlib.sha1("|".join(forms).encode()).hexdigest()[:16]
 
-    def encode(self, arch, kind: str = "onehot") -> np.ndarray:
-        """A float vector for surrogate models; `kind` is a key of `ENCODINGS`."""
+    def encode(self, arch, kind: str = "onehot", xp=np):
+        """A float vector for surrogate models; `kind` is a key of `ENCODINGS`.
+
+        With ``xp=jax.numpy`` it traces inside `jit` (the architecture is then not validated).
+        """
         if kind not in ENCODINGS:
             raise ValueError(f"unknown encoding {kind!r}; valid: {', '.join(ENCODINGS)}")
-        return ENCODINGS[kind](self, self.validate(arch))
+        return ENCODINGS[kind](self, self.validate(arch) if xp is np else arch, xp)
 
     # -- JSON ---------------------------------------------------------------------------------
 
