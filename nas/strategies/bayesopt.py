@@ -111,7 +111,8 @@ class BayesOpt(Strategy):
         k_pool, k_pick = jax.random.split(key)
         pool = self._jit_pool(k_pool, inner)
         fresh = self._fresh(np.asarray(pool), np.asarray(inner.archs[:count]))
-        archs, inner = self._jit_pick(k_pick, inner, pool, jnp.asarray(fresh), n, self._bucket(count))
+        rows = self._bucket(count)
+        archs, inner = self._jit_pick(k_pick, inner, pool, jnp.asarray(fresh), n, rows)
         return archs, state.replace(inner=inner)
 
     def _tell(self, archs, scores, inner):
