@@ -4,23 +4,31 @@ The public names, one a line; the modules they come from hold one concept each.
 """
 
 from nas.data import Dataset, load_dataset
-from nas.evaluators import EvalResult, SharedWeightsEvaluator, StandaloneEvaluator
+from nas.evaluators import (
+    EvalResult,
+    NasBenchGraphEvaluator,
+    SharedWeightsEvaluator,
+    StandaloneEvaluator,
+)
 from nas.search import Record, search
 from nas.space import Cell, InvalidArchitecture, Node, SearchSpace, Skeleton, load_space
-from nas.strategies import RandomSearch, RegularizedEvolution, Strategy
+from nas.strategies import BayesOpt, RandomSearch, RegularizedEvolution, Reinforce, Strategy
 from nas.supernet import Network, child_from_supernet, child_net, supernet
 from nas.train import TrainConfig, Trainer
 
 __all__ = [
+    "BayesOpt",
     "Cell",
     "Dataset",
     "EvalResult",
     "InvalidArchitecture",
+    "NasBenchGraphEvaluator",
     "Network",
     "Node",
     "RandomSearch",
     "Record",
     "RegularizedEvolution",
+    "Reinforce",
     "SearchSpace",
     "SharedWeightsEvaluator",
     "Skeleton",

@@ -1,0 +1,236 @@
+"""The ENAS controller: an LSTM policy over the decisions, trained with REINFORCE.
+
+Reference: Pham, Guan, Zoph, Le & Dean, "Efficient Neural Architecture Search via Parameter
+Sharing", ICML 2018, and its official code (github.com/melodyguan/enas). The LSTM emits the
+architecture one decision at a time in the space's decision order; the previous choice, embedded,
+is the next input, and a learned vector starts the sequence. Each decision has its own linear
+head, padded to the largest cardinality and masked beyond its own, so every sample is valid.
+Logits are shaped as in ENAS, ``tanh_constant * tanh(logits / temperature)``, which bounds how
+sure the policy can become and keeps it exploring.
+
+One `tell` is one policy-gradient step (ENAS aggregates the gradients of
+``controller_num_aggregate=10`` samples per step) on
+
+    loss = -mean((reward - baseline) * log p(arch)) - entropy_weight * mean(entropy(arch))
+
+where log-probabilities and entropies are recomputed for the told architectures under the
+current policy (teacher forcing), so archs from elsewhere can be told too. The baseline is an
+exponential moving average of the rewards, updated after the step, sample by sample in order.
+
+Two choices that ENAS leaves open:
+
+* The baseline starts at the mean reward of the first batch with a finite reward, not at 0, so
+  the first steps are not all pushed up by positive advantages.
+* A failed evaluation (a non-finite score: the base maps NaN to -inf) gets the worst finite
+  reward told so far, this batch included: the worst value the search has seen is a penalty that
+  keeps the scale of the rewards, whatever their sign (0 would be a high reward for a negative
+  loss). While no finite reward has been told at all the batch carries no information and the
+  policy is left unchanged.
+
+Defaults are those of ``scripts/cifar10_micro_search.sh``: LSTM 64, Adam lr 3.5e-3, baseline
+decay 0.99, entropy weight 1e-4, tanh constant 1.1; that script sets no temperature (1.0 here;
+the 5.0 of the ENAS paper's PTB search is ``temperature=5.0``). Not carried over: the micro
+controller's smaller tanh constant for op decisions (``op_tanh_reduce=2.5``), its fixed op
+biases, and its attention over previous nodes for input decisions; here every decision is a
+plain categorical head, so the controller works for any `SearchSpace`. ENAS adds the entropy to
+the reward; here it is a separate term of the loss, as above.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from nas.space import SearchSpace
+from nas.strategies.base import Strategy
+
+
+@struct.dataclass
+class ReinforceState:
+    params: dict  # the LSTM policy: "start", "embed", "lstm", "heads"
+    opt_state: Any  # Adam's count and moments, a pytree like params
+    baseline: jax.Array  # EMA of the rewards
+    worst: jax.Array  # the lowest finite reward told so far; +inf before the first
+
+
+def lstm_step(params: dict, x: jax.Array, h: jax.Array, c: jax.Array):
+    """One step of a standard LSTM cell; returns the new (h, c)."""
+    gates = jnp.concatenate([x, h]) @ params["kernel"] + params["bias"]
+    i, f, g, o = jnp.split(gates, 4)
+    c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+    return jax.nn.sigmoid(o) * jnp.tanh(c), c
+
+
+class Reinforce(Strategy):
+    """ENAS: an LSTM controller trained by REINFORCE with an EMA baseline and entropy bonus.
+
+    Args:
+      space: the search space.
+      lstm_size: hidden size of the one-layer LSTM (ENAS: 64).
+      learning_rate: Adam's learning rate (ENAS micro search: 3.5e-3).
+      baseline_decay: decay of the reward EMA baseline, per sample (ENAS: 0.99).
+      entropy_weight: weight of the entropy bonus (ENAS: 1e-4).
+      tanh_constant: logits become ``tanh_constant * tanh(logits / temperature)`` (ENAS micro
+        search: 1.1).
+      temperature: see `tanh_constant` (ENAS micro search: none, i.e. 1.0; PTB search: 5.0).
+
+    Example::
+
+        strategy = Reinforce(space)
+        state = strategy.init(jax.random.key(0))
+        archs, state = strategy.ask(key, state, 10)
+        state = strategy.tell(archs, scores, state)   # one policy-gradient step
+    """
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        *,
+        lstm_size: int = 64,
+        learning_rate: float = 3.5e-3,
+        baseline_decay: float = 0.99,
+        entropy_weight: float = 1e-4,
+        tanh_constant: float = 1.1,
+        temperature: float = 1.0,
+    ):
+        if not isinstance(lstm_size, int | np.integer) or lstm_size < 1:
+            raise ValueError(f"lstm_size must be a positive integer, got {lstm_size!r}")
+        for name, value in (
+            ("learning_rate", learning_rate),
+            ("tanh_constant", tanh_constant),
+            ("temperature", temperature),
+        ):
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+        if not 0 <= baseline_decay < 1:
+            raise ValueError(
+                f"baseline_decay must be in [0, 1) (0 uses the last reward), got {baseline_decay!r}"
+            )
+        if not (math.isfinite(entropy_weight) and entropy_weight >= 0):
+            raise ValueError(
+                f"entropy_weight must be a finite number >= 0 (0 turns the bonus off), "
+                f"got {entropy_weight!r}"
+            )
+        self.lstm_size, self.learning_rate = int(lstm_size), float(learning_rate)
+        self.baseline_decay, self.entropy_weight = float(baseline_decay), float(entropy_weight)
+        self.tanh_constant, self.temperature = float(tanh_constant), float(temperature)
+        self.optimizer = optax.adam(self.learning_rate)
+        card = np.asarray(space.cardinalities)
+        self._mask = np.arange(card.max())[None, :] < card[:, None]  # (D, C) valid choices
+        self._offsets = np.concatenate([[0], np.cumsum(card)[:-1]]).astype(np.int32)
+        super().__init__(space)
+
+    # -- the policy ---------------------------------------------------------------------------
+
+    def _init_params(self, key) -> dict:
+        h, (d, c) = self.lstm_size, self._mask.shape
+        keys = jax.random.split(key, 5)
+
+        def uniform(k, shape):  # ENAS initialises every controller weight in [-0.1, 0.1]
+            return jax.random.uniform(k, shape, jnp.float32, -0.1, 0.1)
+
+        return {
+            "start": uniform(keys[0], (h,)),
+            "embed": uniform(keys[1], (int(self.space.cardinalities.sum()), h)),
+            "lstm": {"kernel": uniform(keys[2], (2 * h, 4 * h)), "bias": jnp.zeros(4 * h)},
+            "heads": {"kernel": uniform(keys[3], (d, h, c)), "bias": jnp.zeros((d, c))},
+        }
+
+    def _unroll(self, params, pick, per_step):
+        """Runs the policy over the decisions of one architecture.
+
+        `pick(log_probs, x)` returns the choice at a step from its log-probabilities and that
+        step's entry of `per_step` (a key to sample, or the told choice to teacher-force).
+        Returns the choices (D,), their log-probabilities (D,) and the entropies (D,).
+        """
+
+        def step(carry, xs):
+            x, h, c = carry
+            kernel, bias, mask, offset, extra = xs
+            h, c = lstm_step(params["lstm"], x, h, c)
+            logits = self.tanh_constant * jnp.tanh((h @ kernel + bias) / self.temperature)
+            log_probs = jax.nn.log_softmax(jnp.where(mask, logits, -jnp.inf))
+            choice = pick(log_probs, extra)
+            # Zero, not -inf, where masked: 0 * -inf would make the entropy's gradient NaN.
+            safe = jnp.where(mask, log_probs, 0.0)
+            entropy = -jnp.sum(jnp.exp(safe) * safe * mask)
+            x = params["embed"][offset + choice]
+            return (x, h, c), (choice, log_probs[choice], entropy)
+
+        zeros = jnp.zeros(self.lstm_size)
+        xs = (
+            params["heads"]["kernel"],
+            params["heads"]["bias"],
+            jnp.asarray(self._mask),
+            jnp.asarray(self._offsets),
+            per_step,
+        )
+        return jax.lax.scan(step, (params["start"], zeros, zeros), xs)[1]
+
+    def _sample(self, params, key):
+        keys = jax.random.split(key, self.space.n_decisions)
+        choices, _, _ = self._unroll(
+            params, lambda lp, k: jax.random.categorical(k, lp).astype(jnp.int32), keys
+        )
+        return choices
+
+    def _score(self, params, arch):
+        """Teacher-forced log-probabilities and entropies of `arch`, each (D,)."""
+        _, log_probs, entropy = self._unroll(params, lambda lp, choice: choice, arch)
+        return log_probs, entropy
+
+    def decision_log_probs(self, state, archs) -> jax.Array:
+        """Log-probability of each decision of `archs` (n, D) under the current policy, (n, D).
+
+        Decision i is conditioned on the arch's own decisions before it; the row sums are the
+        archs' log-probabilities.
+        """
+        archs = jnp.asarray(archs, jnp.int32).reshape(-1, self.space.n_decisions)
+        return jax.vmap(self._score, (None, 0))(state.inner.params, archs)[0]
+
+    # -- the strategy -------------------------------------------------------------------------
+
+    def _init(self, key):
+        params = self._init_params(key)
+        return ReinforceState(
+            params=params,
+            opt_state=self.optimizer.init(params),
+            baseline=jnp.asarray(0.0, jnp.float32),
+            worst=jnp.asarray(jnp.inf, jnp.float32),
+        )
+
+    def _ask(self, key, inner, n):
+        archs = jax.vmap(self._sample, (None, 0))(inner.params, jax.random.split(key, n))
+        return archs, inner
+
+    def _tell(self, archs, scores, inner):
+        finite = jnp.isfinite(scores)
+        worst = jnp.minimum(inner.worst, jnp.min(jnp.where(finite, scores, jnp.inf)))
+        known = jnp.isfinite(worst)  # some finite reward has been told, now or before
+        rewards = jnp.where(finite, scores, jnp.where(known, worst, 0.0))
+        first = ~jnp.isfinite(inner.worst)
+        baseline = jnp.where(first, jnp.mean(rewards), inner.baseline)
+        advantages = rewards - baseline
+
+        def loss_fn(params):
+            log_probs, entropy = jax.vmap(self._score, (None, 0))(params, archs)
+            policy = -jnp.mean(advantages * log_probs.sum(-1))
+            return policy - self.entropy_weight * jnp.mean(entropy.sum(-1))
+
+        grads = jax.grad(loss_fn)(inner.params)
+        updates, opt_state = self.optimizer.update(grads, inner.opt_state, inner.params)
+        params = optax.apply_updates(inner.params, updates)
+
+        def ema(b, r):
+            return self.baseline_decay * b + (1 - self.baseline_decay) * r, None
+
+        new_baseline = jax.lax.scan(ema, baseline, rewards)[0]
+        new = ReinforceState(params=params, opt_state=opt_state, baseline=new_baseline, worst=worst)
+        # With no finite reward yet there is nothing to learn: keep the state as it was.
+        return jax.tree.map(lambda a, b: jnp.where(known, a, b), new, inner)
