@@ -12,6 +12,7 @@ from pathlib import Path
 
 from nas.evaluators import EVALUATORS
 from nas.strategies import STRATEGIES
+from nas.strategies.bayesopt import ACQUISITIONS
 from nas.train import OPTIMIZERS
 
 
@@ -47,6 +48,8 @@ class SearchConfig:
     weight_decay: float = _opt(3e-4, "weight decay")
     population: int = _opt(20, "evolution: population size")
     tournament: int = _opt(5, "evolution: tournament size")
+    acquisition: str = _opt("ei", "bayesopt: acquisition function", ACQUISITIONS)
+    initial: int = _opt(10, "bayesopt: random architectures before the surrogate takes over")
     top: int = _opt(5, "architectures to print at the end")
 
     def __post_init__(self):
@@ -54,7 +57,7 @@ class SearchConfig:
             value, choices = getattr(self, f.name), f.metadata["choices"]
             if choices and value not in choices:
                 raise ValueError(f"invalid {f.name} {value!r}; valid values: {', '.join(choices)}")
-        positive = ("budget", "batch", "batch_size", "population", "tournament", "top")
+        positive = ("budget", "batch", "batch_size", "population", "tournament", "top", "initial")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -18,11 +18,11 @@ from nas.train import TrainConfig
 
 def make_strategy(config: SearchConfig, space: SearchSpace) -> Strategy:
     """The configured strategy for `space`."""
-    if config.strategy == "evolution":
-        return STRATEGIES["evolution"](
-            space, population_size=config.population, tournament_size=config.tournament
-        )
-    return STRATEGIES[config.strategy](space)
+    options = {
+        "evolution": {"population_size": config.population, "tournament_size": config.tournament},
+        "bayesopt": {"acquisition": config.acquisition, "initial": config.initial},
+    }
+    return STRATEGIES[config.strategy](space, **options.get(config.strategy, {}))
 
 
 def make_evaluator(config: SearchConfig, space: SearchSpace, data):

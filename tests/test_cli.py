@@ -46,6 +46,19 @@ def test_readme_custom_space_runs_a_search(tmp_path, capsys):
     assert "Top 4 of 4 architectures" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("strategy", ["reinforce", "bayesopt"])
+def test_learning_strategies_search_builtin_and_custom_spaces(tmp_path, strategy):
+    path = tmp_path / "my_space.py"
+    path.write_text(readme_example())
+    for space in ("nb201", f"{path}:SPACE"):
+        out = tmp_path / space.split(":")[-1]
+        args = ["search", "--space", space, "--strategy", strategy, "--budget", "6", "--batch", "2"]
+        assert main([*args, "--initial", "2", "--out", str(out), *TINY]) == 0
+        results = json.loads((out / "results.json").read_text())
+        assert results["evaluations"] == 6
+        assert 0.0 < results["top"][0]["score"] <= 1.0
+
+
 def test_config_file_sets_options_and_the_command_line_wins(tmp_path):
     config = tmp_path / "search.toml"
     config.write_text('strategy = "random"\nbudget = 3\nseed = 7\n')
