@@ -1,10 +1,11 @@
 """Bayesian optimisation: a Gaussian-process surrogate and an acquisition over a candidate pool.
 
 After an initial random design, each ask fits the surrogate (`nas.strategies.gp`) to every
-observation so far and scores a candidate pool: mutations (one or two decisions) of the best
-observed architectures, as in BANANAS (White, Neiswanger & Savani, AAAI 2021), plus uniform
-samples. A candidate whose canonical key was already evaluated, or already appears earlier in
-the pool, is proposed only once every fresh candidate is taken. Acquisitions:
+observation so far and scores a candidate pool: every neighbour of the best observation (local
+search, which White, Zela, Ru, Liu & Hutter, UAI 2021, found hard to beat on NAS benchmarks),
+mutations of the best observed architectures, as in BANANAS (White, Neiswanger & Savani, AAAI
+2021), and uniform samples. A candidate whose canonical key was already evaluated, or already
+appears earlier in the pool, is proposed only once every fresh candidate is taken. Acquisitions:
 
 - ``"ei"``: expected improvement over the best observation;
 - ``"ucb"``: the posterior mean plus `ucb_beta` standard deviations;
@@ -51,6 +52,8 @@ class BayesOpt(Strategy):
       acquisition: ``"ei"``, ``"ucb"`` or ``"thompson"``.
       initial: random architectures before the surrogate takes over.
       encoding: the architecture encoding the kernel reads (a key of `nas.space.ENCODINGS`).
+      transform: how scores become the GP's targets: ``"copula"`` (normal quantiles of their
+        ranks) or ``"standardise"`` (zero mean, unit variance).
       capacity: observations the surrogate holds; past it, a new observation replaces the
         worst one held if it scores higher.
       parents: best observations whose mutations enter the pool.
@@ -67,6 +70,7 @@ class BayesOpt(Strategy):
         acquisition: str = "ei",
         initial: int = 10,
         encoding: str = "onehot",
+        transform: str = "copula",
         capacity: int = 1024,
         parents: int = 10,
         mutations: int = 20,
@@ -74,6 +78,8 @@ class BayesOpt(Strategy):
         fit_steps: int = 10,
         ucb_beta: float = 2.0,
     ):
+        if transform not in gp.TRANSFORMS:
+            raise ValueError(f"unknown transform {transform!r}; valid: {', '.join(gp.TRANSFORMS)}")
         if acquisition not in ACQUISITIONS:
             raise ValueError(
                 f"unknown acquisition {acquisition!r}; valid: {', '.join(ACQUISITIONS)}"
@@ -84,9 +90,16 @@ class BayesOpt(Strategy):
         if parents < 0 or mutations < 0 or fit_steps < 0:
             raise ValueError("BayesOpt parents, mutations and fit_steps must be at least 0")
         self.acquisition, self.initial, self.encoding = acquisition, initial, encoding
+        self.transform = gp.TRANSFORMS[transform]
         self.capacity, self.parents, self.mutations = capacity, parents, mutations
         self.random, self.fit_steps, self.ucb_beta = random, fit_steps, ucb_beta
-        self.pool_size = parents * mutations + random
+        card = space.cardinalities
+        self._neighbourhood = (
+            np.concatenate([np.full(c - 1, d) for d, c in enumerate(card)]).astype(np.int32),
+            np.concatenate([np.arange(1, c) for c in card]).astype(np.int32),
+        )
+        self.n_local = len(self._neighbourhood[0]) + parents * mutations
+        self.pool_size = self.n_local + random
         space.encode(np.zeros(space.n_decisions, np.int32), encoding)  # checks the name
         super().__init__(space)
         self._jit_pool = jax.jit(self._pool)
@@ -132,10 +145,18 @@ class BayesOpt(Strategy):
     # -- the three parts of an ask -----------------------------------------------------------
 
     def _pool(self, key, inner):
-        """Mutants of the best observations, then uniform samples: (pool_size, D)."""
+        """Every neighbour of the best observation (one decision changed), mutants of the best
+        `parents` (one or two decisions changed), then uniform samples: (pool_size, D)."""
         k_random, k_mutate = jax.random.split(key)
-        best = jnp.argsort(-inner.scores)[: self.parents]
-        parents = jnp.repeat(inner.archs[best], self.mutations, axis=0)
+        order = jnp.argsort(-inner.scores)
+        best = inner.archs[order[0]]
+        position, shift = self._neighbourhood
+        card = jnp.asarray(self.space.cardinalities)[position]
+        neighbours = jnp.tile(best, (len(position), 1))
+        neighbours = neighbours.at[jnp.arange(len(position)), position].set(
+            (best[position] + shift) % card
+        )
+        parents = jnp.repeat(inner.archs[order[: self.parents]], self.mutations, axis=0)
         twice = jnp.arange(parents.shape[0]) % 2 == 1
 
         def mutant(parent, again, key):
@@ -145,7 +166,7 @@ class BayesOpt(Strategy):
 
         keys = jax.random.split(k_mutate, parents.shape[0])
         mutants = jax.vmap(mutant)(parents, twice, keys).reshape(-1, self.space.n_decisions)
-        return jnp.concatenate([mutants, self.space.sample(k_random, self.random)])
+        return jnp.concatenate([neighbours, mutants, self.space.sample(k_random, self.random)])
 
     def _fresh(self, pool: np.ndarray, observed: np.ndarray) -> np.ndarray:
         """Marks the candidates whose canonical key is new to the observations and the pool."""
@@ -178,14 +199,14 @@ class BayesOpt(Strategy):
         finite = jnp.isfinite(scores) & (mask > 0)
         # A failed evaluation (-inf) counts as the worst finite score seen.
         worst = jnp.min(jnp.where(finite, scores, jnp.inf))
-        y = gp.standardise(jnp.where(finite, scores, jnp.where(mask > 0, worst, 0.0)), mask)
+        y = self.transform(jnp.where(finite, scores, jnp.where(mask > 0, worst, 0.0)), mask)
         hyper = gp.fit(inner.hyper, x_obs, y, mask, self.fit_steps)
         mean, cov = gp.posterior(hyper, x_obs, y, mask, jax.vmap(self._encode)(pool))
         best_y = jnp.max(jnp.where(mask > 0, y, -jnp.inf))
         noise = jnp.exp(hyper[2]) + gp.MIN_NOISE
 
         # The initial design: uniform samples only, in random order.
-        is_random = jnp.arange(pool.shape[0]) >= self.parents * self.mutations
+        is_random = jnp.arange(pool.shape[0]) >= self.n_local
         order = jax.random.uniform(k_design, (pool.shape[0],))
         design = jnp.where(is_random, order, order - 2.0)
         in_design = inner.count < self.initial

@@ -51,6 +51,23 @@ def standardise(y, mask):
     return jnp.where(mask > 0, (y - mean) / jnp.maximum(std, 1e-6), 0.0)
 
 
+def copula(y, mask):
+    """Ranks mapped through the normal quantile function; masked entries become 0.
+
+    A Gaussian copula (Salinas, Shen & Perrone, ICML 2020): the surrogate models the order of
+    the scores, not their scale, so a few very bad architectures cannot squash the differences
+    among the good ones.
+    """
+    n = jnp.maximum(mask.sum(), 1.0)
+    below = jnp.sum(mask[None, :] * (y[None, :] < y[:, None]), axis=1)
+    ties = jnp.sum(mask[None, :] * (y[None, :] == y[:, None]), axis=1)
+    quantile = jnp.clip((below + 0.5 * ties) / n, 0.5 / n, 1 - 0.5 / n)
+    return jnp.where(mask > 0, jax.scipy.stats.norm.ppf(quantile), 0.0)
+
+
+TRANSFORMS = {"copula": copula, "standardise": standardise}
+
+
 def fit(hyper, x, y, mask, steps: int, learning_rate: float = 0.05) -> jax.Array:
     """Hyperparameters after `steps` Adam steps on the negative log marginal likelihood.
 
