@@ -61,4 +61,4 @@ def _parse(kind: type, text: str, name: str):
     try:
         return kind(text)
     except ValueError:
-        raise ValueError(f"--set {name}={text}: expected a {kind.__name__}") from None
+        raise ValueError(f"--set {name}={text}: expected a value of type {kind.__name__}") from None

@@ -2,7 +2,9 @@
 
 import json
 
-from experiments import bench_supernet, ranking
+import pytest
+
+from experiments import bench_supernet, compare_strategies, ranking, tune_strategies
 
 
 def test_bench_supernet_quick(capsys):
@@ -18,3 +20,33 @@ def test_ranking_quick(capsys):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == figures
     assert figures["n_archs"] == 4
     assert -1.0 <= figures["kendall_tau"] <= 1.0
+
+
+def test_compare_strategies_quick(capsys, tmp_path):
+    out = tmp_path / "compare"
+    figures = compare_strategies.main(["--quick", "--set", f"out={out}"])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == figures
+    assert set(figures["cora"]) == {"random", "evolution", "reinforce", "bayesopt", "tpe"}
+    for by_budget in figures["cora"].values():
+        assert set(by_budget) == {"5", "12"}
+        # More queries never pick worse: regret cannot grow with the budget.
+        assert 0 <= by_budget["12"]["regret"] <= by_budget["5"]["regret"]
+    assert "| bayesopt |" in (out / "table.md").read_text()
+    assert (out / "regret.png").stat().st_size > 0
+    cached = json.loads((out / "runs" / "cora-bayesopt.json").read_text())
+    assert len(cached["archs"]) == 2 and len(cached["archs"][0]) == 12
+    # A rerun reads the runs back instead of searching again, and agrees.
+    assert compare_strategies.main(["--quick", "--set", f"out={out}"]) == figures
+
+
+def test_tune_strategies_quick(capsys):
+    figures = tune_strategies.main(["--quick", "--set", "strategy=evolution"])
+    assert len(figures["results"]) == len(tune_strategies.GRIDS["evolution"])
+    assert all(r["regret"]["cora"] >= 0 for r in figures["results"])
+
+
+def test_set_rejects_unknown_fields_and_bad_values(capsys):
+    for setting, message in (("nope=1", "FIELD one of"), ("seeds=many", "expected a value of type int")):
+        with pytest.raises(SystemExit):
+            compare_strategies.main(["--quick", "--set", setting])
+        assert message in capsys.readouterr().err
