@@ -31,10 +31,16 @@ GRIDS = {
         {"learning_rate": 0.1, "tanh_constant": 2.5, "baseline_decay": 0.9},
     ],
     "bayesopt": [
-        {"acquisition": acquisition, "transform": transform, "encoding": encoding}
-        for acquisition in ("ei", "thompson")
-        for transform in ("copula", "standardise")
-        for encoding in ("onehot",)
+        {},
+        {"acquisition": "ucb"},
+        {"acquisition": "thompson"},
+        {"transform": "standardise"},
+        {"initial": 5},
+        {"initial": 20},
+        {"neighbours": 3},
+        {"neighbours": 3, "parents": 5},
+        {"fit_steps": 30},
+        {"encoding": "decisions"},
     ],
     "evolution": [
         {"population_size": 10, "tournament_size": 3},

@@ -1,7 +1,7 @@
 """Bayesian optimisation: a Gaussian-process surrogate and an acquisition over a candidate pool.
 
 After an initial random design, each ask fits the surrogate (`nas.strategies.gp`) to every
-observation so far and scores a candidate pool: every neighbour of the best observation (local
+observation so far and scores a candidate pool: every neighbour of the best observations (local
 search, which White, Zela, Ru, Liu & Hutter, UAI 2021, found hard to beat on NAS benchmarks),
 mutations of the best observed architectures, as in BANANAS (White, Neiswanger & Savani, AAAI
 2021), and uniform samples. A candidate whose canonical key was already evaluated, or already
@@ -56,7 +56,8 @@ class BayesOpt(Strategy):
         ranks) or ``"standardise"`` (zero mean, unit variance).
       capacity: observations the surrogate holds; past it, a new observation replaces the
         worst one held if it scores higher.
-      parents: best observations whose mutations enter the pool.
+      neighbours: best observations whose every one-decision neighbour enters the pool.
+      parents: best observations whose random mutations enter the pool.
       mutations: mutants per parent (half change one decision, half two).
       random: uniform samples in the pool.
       fit_steps: Adam steps on the marginal likelihood per ask, warm-started.
@@ -72,6 +73,7 @@ class BayesOpt(Strategy):
         encoding: str = "onehot",
         transform: str = "copula",
         capacity: int = 1024,
+        neighbours: int = 1,
         parents: int = 10,
         mutations: int = 20,
         random: int = 100,
@@ -87,18 +89,21 @@ class BayesOpt(Strategy):
         for name, value in (("initial", initial), ("capacity", capacity), ("random", random)):
             if value < 1:
                 raise ValueError(f"BayesOpt {name} must be at least 1, got {value}")
-        if parents < 0 or mutations < 0 or fit_steps < 0:
-            raise ValueError("BayesOpt parents, mutations and fit_steps must be at least 0")
+        if min(neighbours, parents, mutations, fit_steps) < 0:
+            raise ValueError(
+                "BayesOpt neighbours, parents, mutations and fit_steps must be at least 0"
+            )
         self.acquisition, self.initial, self.encoding = acquisition, initial, encoding
         self.transform = gp.TRANSFORMS[transform]
         self.capacity, self.parents, self.mutations = capacity, parents, mutations
+        self.neighbours = neighbours
         self.random, self.fit_steps, self.ucb_beta = random, fit_steps, ucb_beta
         card = space.cardinalities
         self._neighbourhood = (
             np.concatenate([np.full(c - 1, d) for d, c in enumerate(card)]).astype(np.int32),
             np.concatenate([np.arange(1, c) for c in card]).astype(np.int32),
         )
-        self.n_local = len(self._neighbourhood[0]) + parents * mutations
+        self.n_local = neighbours * len(self._neighbourhood[0]) + parents * mutations
         self.pool_size = self.n_local + random
         space.encode(np.zeros(space.n_decisions, np.int32), encoding)  # checks the name
         super().__init__(space)
@@ -145,17 +150,20 @@ class BayesOpt(Strategy):
     # -- the three parts of an ask -----------------------------------------------------------
 
     def _pool(self, key, inner):
-        """Every neighbour of the best observation (one decision changed), mutants of the best
-        `parents` (one or two decisions changed), then uniform samples: (pool_size, D)."""
+        """Every neighbour (one decision changed) of the best `neighbours` observations,
+        mutants of the best `parents` (one or two decisions changed), then uniform samples:
+        (pool_size, D)."""
         k_random, k_mutate = jax.random.split(key)
         order = jnp.argsort(-inner.scores)
-        best = inner.archs[order[0]]
         position, shift = self._neighbourhood
         card = jnp.asarray(self.space.cardinalities)[position]
-        neighbours = jnp.tile(best, (len(position), 1))
-        neighbours = neighbours.at[jnp.arange(len(position)), position].set(
-            (best[position] + shift) % card
-        )
+
+        def neighbourhood(arch):
+            rows = jnp.tile(arch, (len(position), 1))
+            return rows.at[jnp.arange(len(position)), position].set((arch[position] + shift) % card)
+
+        centres = inner.archs[order[: self.neighbours]]
+        neighbours = jax.vmap(neighbourhood)(centres).reshape(-1, self.space.n_decisions)
         parents = jnp.repeat(inner.archs[order[: self.parents]], self.mutations, axis=0)
         twice = jnp.arange(parents.shape[0]) % 2 == 1
 
