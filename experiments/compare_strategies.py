@@ -40,11 +40,19 @@ class Config:
     datasets: tuple[str, ...] = ("cora", "citeseer", "arxiv")
     strategies: tuple[str, ...] = ("random", "evolution", "reinforce", "bayesopt", "tpe")
     budgets: tuple[int, ...] = (20, 50, 100, 200, 500)
+    # "strategy=budget": a strategy run to fewer queries than the largest budget (CPU time).
+    caps: tuple[str, ...] = ("bayesopt=200",)
     seeds: int = 30
     out: str = "experiments/results/compare_strategies"
 
 
-QUICK = Config(datasets=("cora",), budgets=(5, 12), seeds=2, out="")
+QUICK = Config(datasets=("cora",), budgets=(5, 12), caps=("bayesopt=8",), seeds=2, out="")
+
+
+def budget_of(config: Config, name: str) -> int:
+    """The queries `name` runs for: the largest budget, or its cap."""
+    caps = dict(cap.split("=") for cap in config.caps)
+    return min(max(config.budgets), int(caps.get(name, max(config.budgets))))
 
 
 def run_tpe(space, evaluator, budget: int, seed: int) -> tuple[list, list[float]]:
@@ -79,7 +87,7 @@ def run_seed(name: str, strategy, space, evaluator, budget: int, seed: int):
 def run_cell(config: Config, dataset: str, name: str) -> dict:
     """All seeds of one strategy on one dataset, read from disk when already run."""
     path = Path(config.out) / "runs" / f"{dataset}-{name}.json" if config.out else None
-    wanted = {"budget": max(config.budgets), "seeds": config.seeds}
+    wanted = {"budget": budget_of(config, name), "seeds": config.seeds}
     if path is not None and path.exists():
         cached = json.loads(path.read_text())
         if all(cached[k] == v for k, v in wanted.items()):
@@ -106,10 +114,13 @@ def run_cell(config: Config, dataset: str, name: str) -> dict:
 
 
 def summarise(cell: dict, evaluator: NasBenchGraphEvaluator, budgets) -> dict:
-    """Per budget: the picks' validation regret and test metric, mean and std over seeds."""
+    """Per budget: the picks' validation regret and test metric, mean and std over seeds.
+
+    Budgets beyond the queries the cell ran are left out.
+    """
     best = evaluator.best().valid
     figures = {}
-    for b in budgets:
+    for b in (b for b in budgets if b <= cell["budget"]):
         regrets, tests = [], []
         for archs, scores in zip(cell["archs"], cell["scores"]):
             values = np.array([-np.inf if s is None else s for s in scores[:b]])
@@ -138,8 +149,8 @@ def markdown(figures: dict, config: Config) -> str:
         lines.append("|---" * (len(config.budgets) + 1) + "|")
         for name, by_budget in by_strategy.items():
             cells = [
-                f"{f['regret']:.4f} ± {f['regret_std']:.4f} (test {f['test']:.4f})"
-                for f in (by_budget[str(b)] for b in config.budgets)
+                f"{f['regret']:.4f} ± {f['regret_std']:.4f} (test {f['test']:.4f})" if f else "—"
+                for f in (by_budget.get(str(b)) for b in config.budgets)
             ]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -157,11 +168,12 @@ def plot(figures: dict, config: Config, path: Path) -> bool:
     fig, axes = plt.subplots(1, len(figures), figsize=(5 * len(figures), 4), squeeze=False)
     for ax, (dataset, by_strategy) in zip(axes[0], figures.items()):
         for name, by_budget in by_strategy.items():
-            mean = np.array([by_budget[str(b)]["regret"] for b in config.budgets])
-            err = np.array([by_budget[str(b)]["regret_std"] for b in config.budgets])
+            budgets = [b for b in config.budgets if str(b) in by_budget]
+            mean = np.array([by_budget[str(b)]["regret"] for b in budgets])
+            err = np.array([by_budget[str(b)]["regret_std"] for b in budgets])
             err /= math.sqrt(config.seeds)
-            ax.plot(config.budgets, mean, marker="o", label=name)
-            ax.fill_between(config.budgets, mean - err, mean + err, alpha=0.2)
+            ax.plot(budgets, mean, marker="o", label=name)
+            ax.fill_between(budgets, mean - err, mean + err, alpha=0.2)
         ax.set(xscale="log", xlabel="queries", ylabel="validation regret", title=dataset)
         ax.grid(alpha=0.3)
     axes[0][0].legend()
@@ -189,9 +201,9 @@ def run(config: Config) -> dict:
         for name in filter(available, config.strategies):
             cell = run_cell(config, dataset, name)
             figures[dataset][name] = summarise(cell, evaluator, config.budgets)
-            at = figures[dataset][name][str(config.budgets[-1])]
+            last, at = list(figures[dataset][name].items())[-1]
             print(
-                f"{dataset} {name}: regret {at['regret']:.4f} at {config.budgets[-1]} queries "
+                f"{dataset} {name}: regret {at['regret']:.4f} at {last} queries "
                 f"({cell['seconds_per_seed']:.1f} s a seed)",
                 flush=True,
             )
