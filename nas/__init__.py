@@ -10,6 +10,7 @@ from nas.evaluators import (
     SharedWeightsEvaluator,
     StandaloneEvaluator,
 )
+from nas.executor import Executor, InProcessExecutor
 from nas.search import Record, search
 from nas.space import Cell, InvalidArchitecture, Node, SearchSpace, Skeleton, load_space
 from nas.strategies import BayesOpt, RandomSearch, RegularizedEvolution, Reinforce, Strategy
@@ -21,6 +22,8 @@ __all__ = [
     "Cell",
     "Dataset",
     "EvalResult",
+    "Executor",
+    "InProcessExecutor",
     "InvalidArchitecture",
     "NasBenchGraphEvaluator",
     "Network",

@@ -1,8 +1,17 @@
 """The search loop: ask the strategy, evaluate, tell, and log every evaluation as it happens.
 
 Architectures whose canonical key was already evaluated are not trained again: they are told
-the score on record and logged as ``cached``. Every asked architecture counts against the
-budget, so a strategy that repeats itself spends its budget, and the loop always ends.
+the score on record and logged as ``cached`` (a repeat of an architecture still being evaluated
+waits for that evaluation). Every asked architecture counts against the budget, so a strategy
+that repeats itself spends its budget, and the loop always ends.
+
+Evaluations run on an `Executor`: in this process by default, or on Ray workers
+(`nas.distributed`). The loop runs in one of two modes:
+
+- synchronous rounds (the default): ask `batch` architectures, evaluate them all, tell their
+  scores in ask order. With the same seed (and no faults) the rounds are the same every run.
+- asynchronous (``asynchronous=True``): keep the executor's `slots` evaluations in flight; ask
+  one architecture whenever a slot frees, tell each score as it arrives.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import jax
 import numpy as np
 
 from nas.evaluators import EvalResult, Evaluator
+from nas.executor import Executor, InProcessExecutor
 from nas.rundir import RunDir
 from nas.space import SearchSpace
 from nas.strategies import Strategy
@@ -43,66 +53,127 @@ class Record:
 def search(
     space: SearchSpace,
     strategy: Strategy,
-    evaluator: Evaluator,
+    evaluator: Evaluator | Executor,
     *,
     budget: int,
     seed: int = 0,
     batch: int = 1,
     run_dir: RunDir | None = None,
     on_record: Callable[[Record, float], None] | None = None,
+    asynchronous: bool = False,
 ) -> list[Record]:
-    """Runs a search of `budget` architectures and returns their records in order.
+    """Runs a search of `budget` architectures and returns their records in ask order.
 
     Args:
       space: the search space.
       strategy: proposes architectures.
-      evaluator: scores them.
+      evaluator: scores them: an `Evaluator` (run in this process) or an `Executor`.
       budget: how many architectures to ask for in all.
       seed: seeds the strategy's keys; the same seed gives the same search.
-      batch: architectures asked for at once (one tell per batch).
+      batch: architectures asked for at once in synchronous rounds (one tell per round).
       run_dir: where each record is appended as it completes (optional).
       on_record: called with each record and the best score so far (for progress bars).
+      asynchronous: ask one architecture per free executor slot and tell each score as it
+        arrives, instead of synchronous rounds of `batch`.
     """
     if budget < 1 or batch < 1:
         raise ValueError(f"budget and batch must be positive, got {budget} and {batch}")
-    key = jax.random.key(seed)
-    key, init_key = jax.random.split(key)
-    state = strategy.init(init_key)
-    records: list[Record] = []
-    seen: dict[str, float] = {}
-    best = -math.inf
-    while len(records) < budget:
-        key, ask_key = jax.random.split(key)
-        n = min(batch, budget - len(records))
-        archs, state = strategy.ask(ask_key, state, n)
-        archs = np.asarray(archs)
-        scores = []
-        for arch in archs:
-            record = _evaluate(space, evaluator, arch, len(records), seen)
-            records.append(record)
-            scores.append(record.score)
-            if not math.isnan(record.score):
-                best = max(best, record.score)
-            if run_dir is not None:
-                run_dir.log("eval", **record.to_json())
-            if on_record is not None:
-                on_record(record, best)
-        state = strategy.tell(archs, np.asarray(scores, np.float32), state)
-    return records
+    executor = evaluator if isinstance(evaluator, Executor) else InProcessExecutor(evaluator)
+    loop = _Loop(space, strategy, executor, seed, run_dir, on_record)
+    if asynchronous:
+        while loop.asked < budget or executor.pending():
+            while loop.asked < budget and executor.pending() < executor.slots:
+                loop.ask(1)
+                loop.tell()
+            loop.collect(block=True)
+            loop.tell()
+    else:
+        while loop.asked < budget:
+            executor.new_round()
+            indices = loop.ask(min(batch, budget - loop.asked))
+            while any(i not in loop.records for i in indices):
+                loop.collect(block=True)
+            loop.tell(indices)
+    return [loop.records[i] for i in range(budget)]
 
 
-def _evaluate(space, evaluator, arch, index, seen) -> Record:
-    key = space.key(arch)
-    arch_t = tuple(int(a) for a in arch)
-    if key in seen:
-        return Record(index, arch_t, key, seen[key], 0, 0.0, cached=True)
-    try:
-        result = evaluator.evaluate(arch)
-    except Exception as error:  # noqa: BLE001 - one failing child must not end the search
-        result = EvalResult(float("nan"), 0, 0.0, f"{type(error).__name__}: {error}")
-    seen[key] = result.score
+class _Loop:
+    """The state of one search: the strategy's, the records, and the canonical-key cache."""
+
+    def __init__(self, space, strategy, executor, seed, run_dir, on_record):
+        self.space, self.strategy, self.executor = space, strategy, executor
+        self.run_dir, self.on_record = run_dir, on_record
+        self.key, init_key = jax.random.split(jax.random.key(seed))
+        self.state = strategy.init(init_key)
+        self.asked, self.best = 0, -math.inf
+        self.archs: dict[int, np.ndarray] = {}
+        self.records: dict[int, Record] = {}
+        self.seen: dict[str, float] = {}  # canonical key -> score, once evaluated
+        self.waiting: dict[str, list[int]] = {}  # canonical key in flight -> its repeats
+        self.untold: list[int] = []  # recorded, in the order recorded, not yet told
+
+    def ask(self, n: int) -> list[int]:
+        """Asks for `n` architectures and submits each new one; returns their indices.
+
+        Repeats of evaluated architectures are recorded at once; results that are already
+        finished are recorded in between submissions, so an in-process search logs in order.
+        """
+        self.key, ask_key = jax.random.split(self.key)
+        archs, self.state = self.strategy.ask(ask_key, self.state, n)
+        indices = []
+        for arch in np.asarray(archs):
+            index, key = self.asked, self.space.key(arch)
+            self.asked += 1
+            self.archs[index] = arch
+            indices.append(index)
+            if key in self.seen:
+                self._record(Record(index, _tuple(arch), key, self.seen[key], 0, 0.0, True))
+            elif key in self.waiting:
+                self.waiting[key].append(index)
+            else:
+                self.waiting[key] = []
+                self.executor.submit(index, arch)
+                self.collect(block=False)
+        return indices
+
+    def collect(self, block: bool) -> None:
+        """Records the executor's finished evaluations (and their waiting repeats)."""
+        for index, result in self.executor.poll(block):
+            arch = self.archs[index]
+            key = self.space.key(arch)
+            self.seen[key] = result.score
+            self._record(_record(index, arch, key, result))
+            for repeat in self.waiting.pop(key):
+                arch = self.archs[repeat]
+                self._record(Record(repeat, _tuple(arch), key, result.score, 0, 0.0, True))
+
+    def tell(self, indices: list[int] | None = None) -> None:
+        """Tells the strategy the scores of `indices` in that order (default: every record not
+        told yet, in the order recorded)."""
+        indices, self.untold = (self.untold if indices is None else indices), []
+        if indices:
+            archs = np.stack([self.archs[i] for i in indices])
+            scores = np.asarray([self.records[i].score for i in indices], np.float32)
+            self.state = self.strategy.tell(archs, scores, self.state)
+
+    def _record(self, record: Record) -> None:
+        self.records[record.index] = record
+        self.untold.append(record.index)
+        if not math.isnan(record.score):
+            self.best = max(self.best, record.score)
+        if self.run_dir is not None:
+            self.run_dir.log("eval", **record.to_json())
+        if self.on_record is not None:
+            self.on_record(record, self.best)
+
+
+def _tuple(arch) -> tuple[int, ...]:
+    return tuple(int(a) for a in arch)
+
+
+def _record(index: int, arch, key: str, result: EvalResult) -> Record:
     return Record(
-        index, arch_t, key, result.score, result.steps, result.seconds, error=result.error
+        index, _tuple(arch), key, result.score, result.steps, result.seconds, error=result.error
     )
 
 
