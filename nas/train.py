@@ -104,6 +104,10 @@ class Trainer:
         self.params, self.opt_state, loss = self._train(self.params, self.opt_state, x, y, arch)
         return loss
 
+    def compile(self, x, y, arch=None) -> None:
+        """Compiles the train step for batches shaped like (x, y); the state is left unchanged."""
+        jax.block_until_ready(self._train(self.params, self.opt_state, x, y, arch))
+
     def evaluate(self, x, y, arch=None, *, batch_size: int = 512) -> tuple[float, float]:
         """Accuracy and mean loss over all of (x, y), in batches of `batch_size`."""
         correct, total_loss = 0.0, 0.0

@@ -77,16 +77,44 @@ class SharedWeightsEvaluator:
             self.warmup()
         timer = Timer()
         arch = self.space.validate(arch)
+        loss = self.train_path(arch)
+        if not np.isfinite(loss):
+            return EvalResult(float("nan"), self.train_steps, timer(), f"training loss {loss}")
+        return EvalResult(self.score(arch), self.train_steps, timer())
+
+    def train_path(self, arch: np.ndarray, stream: BatchStream | None = None) -> float:
+        """Trains the path of `arch` (validated) for `train_steps` steps; returns the mean loss.
+
+        A non-finite loss puts the weights and optimizer state back as they were before.
+
+        Args:
+          arch: the architecture, as `space.validate` returns it.
+          stream: the training batches (default: the evaluator's own stream).
+        """
         before = (self.trainer.params, self.trainer.opt_state)
-        losses = [self._step(arch) for _ in range(self.train_steps)]
+        losses = [self._step(arch, stream) for _ in range(self.train_steps)]
         loss = float(np.mean(jax.device_get(losses))) if losses else 0.0
         if not np.isfinite(loss):
             # A diverging child must not poison the weights every other architecture shares.
             self.trainer.params, self.trainer.opt_state = before
-            return EvalResult(float("nan"), self.train_steps, timer(), f"training loss {loss}")
-        accuracy, _ = self.trainer.evaluate(self.data.x_val, self.data.y_val, arch)
-        return EvalResult(accuracy, self.train_steps, timer())
+        return loss
 
-    def _step(self, arch) -> jax.Array:
-        x, y = self.stream.next()
+    def score(self, arch: np.ndarray) -> float:
+        """The validation accuracy of `arch` with the supernet's current weights."""
+        accuracy, _ = self.trainer.evaluate(self.data.x_val, self.data.y_val, arch)
+        return accuracy
+
+    def compile(self) -> None:
+        """Compiles the train and eval steps now, leaving the weights as they are.
+
+        One compile serves every architecture; a Ray worker calls this when it starts so that
+        no evaluation pays for it.
+        """
+        arch = self.space.validate(self.space.sample(jax.random.key(self.seed)))
+        batch = self.trainer.config.batch_size
+        self.trainer.compile(self.data.x_train[:batch], self.data.y_train[:batch], arch)
+        self.score(arch)
+
+    def _step(self, arch, stream: BatchStream | None = None) -> jax.Array:
+        x, y = (self.stream if stream is None else stream).next()
         return self.trainer.train_step(x, y, arch)
