@@ -33,7 +33,9 @@ class SearchConfig:
     budget: int = _opt(100, "architectures to evaluate")
     seed: int = _opt(0, "seed of the search, the weights and the data order")
     out: str = _opt("runs/search", "run directory for the config, event log and results")
-    batch: int = _opt(1, "architectures asked from the strategy at once")
+    batch: int = _opt(
+        1, "architectures asked from the strategy at once (in this process, or --sync rounds)"
+    )
     channels: int | None = _opt(None, "channels of the first stage (default: the space's)")
     cells: int | None = _opt(None, "cells per stage (default: the space's)")
     train_steps: int = _opt(20, "shared weights: steps each architecture trains its path")
@@ -51,17 +53,45 @@ class SearchConfig:
     acquisition: str = _opt("ei", "bayesopt: acquisition function", ACQUISITIONS)
     initial: int = _opt(10, "bayesopt: random architectures before the surrogate takes over")
     top: int = _opt(5, "architectures to print at the end")
+    workers: int = _opt(0, "Ray workers evaluating architectures (0: evaluate in this process)")
+    address: str | None = _opt(
+        None, "Ray cluster address (default: $RAY_ADDRESS, else start a local Ray for the workers)"
+    )
+    in_flight: int = _opt(2, "Ray: evaluations queued on each worker at once")
+    cpus_per_worker: float = _opt(1.0, "Ray: CPUs each worker reserves")
+    gpus_per_worker: float = _opt(0.0, "Ray: GPUs each worker reserves (a fraction shares a GPU)")
+    tpus_per_worker: float = _opt(0.0, "Ray: TPU chips each worker reserves (Ray's TPU resource)")
+    sync: bool = _opt(
+        False,
+        "Ray: synchronous rounds of max(batch, workers x in_flight) architectures, reproducible "
+        "from the seed, instead of asking one architecture whenever a worker slot frees",
+    )
+    compile_cache: str | None = _opt(
+        None, "Ray: the workers' persistent JAX compilation cache (default: OUT/jax_cache)"
+    )
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
             value, choices = getattr(self, f.name), f.metadata["choices"]
             if choices and value not in choices:
                 raise ValueError(f"invalid {f.name} {value!r}; valid values: {', '.join(choices)}")
-        positive = ("budget", "batch", "batch_size", "population", "tournament", "top", "initial")
+        positive = (
+            "budget",
+            "batch",
+            "batch_size",
+            "population",
+            "tournament",
+            "top",
+            "initial",
+            "in_flight",
+        )
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("train_steps", "warmup_steps", "epochs"):
+        for name in ("train_steps", "warmup_steps", "epochs", "workers"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
+        for name in ("cpus_per_worker", "gpus_per_worker", "tpus_per_worker"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
 

@@ -11,3 +11,9 @@ TINY = {"channels": 4, "cells_per_stage": 1}
 def tiny_space(request):
     """Each built-in space at its smallest useful size."""
     return SPACES[request.param](**TINY)
+
+
+@pytest.fixture(scope="session")
+def compile_cache(tmp_path_factory):
+    """A persistent JAX compilation cache shared by the Ray workers of every test."""
+    return tmp_path_factory.getbasetemp() / "jax_cache"
