@@ -1,4 +1,5 @@
-"""The `nas` command: `nas search` runs a search, `nas spaces` lists the built-in spaces."""
+"""The `nas` command: `nas search` runs a search, `nas resume` continues one that stopped,
+`nas spaces` lists the built-in spaces."""
 
 from __future__ import annotations
 
@@ -37,19 +38,22 @@ def _parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="reuse an --out directory holding a search"
     )
     search.add_argument("--no-progress", action="store_true", help="no progress bar")
-    types = field_types()
-    for f in dataclasses.fields(SearchConfig):
-        flag = "--" + f.name.replace("_", "-")
-        help = f"{f.metadata['help']} (default: {f.default})".replace("%", "%%")
-        if types[f.name] is bool:
-            search.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help
-            )
-            continue
-        search.add_argument(
-            flag, type=types[f.name], default=None, choices=f.metadata["choices"], help=help
-        )
+    _add_options(search)
     search.set_defaults(run=_search)
+
+    resume = commands.add_parser(
+        "resume",
+        help="continue a search that stopped, from its run directory",
+        description=(
+            "Continue the search in RUN_DIR from its last checkpoint; evaluations logged after "
+            "it are not run or logged again. Options given must equal the run's own."
+        ),
+    )
+    resume.add_argument("run_dir", metavar="RUN_DIR", help="the run directory of the search")
+    resume.add_argument("--config", help="TOML file of options, checked against the run's")
+    resume.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_options(resume)
+    resume.set_defaults(run=_resume)
 
     spaces = commands.add_parser(
         "spaces", help="list the built-in search spaces", description="List built-in spaces."
@@ -58,12 +62,33 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _resolve(args) -> SearchConfig:
+def _add_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per `SearchConfig` option."""
+    types = field_types()
+    for f in dataclasses.fields(SearchConfig):
+        flag = "--" + f.name.replace("_", "-")
+        help = f"{f.metadata['help']} (default: {f.default})".replace("%", "%%")
+        if types[f.name] is bool:
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help
+            )
+            continue
+        parser.add_argument(
+            flag, type=types[f.name], default=None, choices=f.metadata["choices"], help=help
+        )
+
+
+def _options(args) -> dict:
+    """The options given: from --config, then the command line's flags over them."""
     options = load_config_file(args.config) if args.config else {}
     for name in field_types():
         if getattr(args, name, None) is not None:
             options[name] = getattr(args, name)
-    return SearchConfig(**options)
+    return options
+
+
+def _resolve(args) -> SearchConfig:
+    return SearchConfig(**_options(args))
 
 
 def _search(args) -> int:
@@ -71,11 +96,23 @@ def _search(args) -> int:
 
     config = _resolve(args)
     records, best = run_search(config, overwrite=args.overwrite, progress=not args.no_progress)
-    print(f"\nTop {len(best)} of {len(records)} architectures ({config.out}/results.json):")
+    _print_top(records, best, config.out)
+    return 0
+
+
+def _resume(args) -> int:
+    from nas.experiment import resume_search
+
+    records, best = resume_search(args.run_dir, _options(args), progress=not args.no_progress)
+    _print_top(records, best, args.run_dir)
+    return 0
+
+
+def _print_top(records, best, out) -> None:
+    print(f"\nTop {len(best)} of {len(records)} architectures ({out}/results.json):")
     for rank, (record, text) in enumerate(best, 1):
         score = "failed" if math.isnan(record.score) else f"{record.score:.4f}"
         print(f"{rank:>3}. {score}  {text}")
-    return 0
 
 
 def _spaces(args) -> int:

@@ -53,6 +53,9 @@ class SearchConfig:
     acquisition: str = _opt("ei", "bayesopt: acquisition function", ACQUISITIONS)
     initial: int = _opt(10, "bayesopt: random architectures before the surrogate takes over")
     top: int = _opt(5, "architectures to print at the end")
+    checkpoint_every: int = _opt(
+        10, "evaluations between checkpoints of an in-process search (0: only the first)"
+    )
     workers: int = _opt(0, "Ray workers evaluating architectures (0: evaluate in this process)")
     address: str | None = _opt(
         None, "Ray cluster address (default: $RAY_ADDRESS, else start a local Ray for the workers)"
@@ -88,7 +91,7 @@ class SearchConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("train_steps", "warmup_steps", "epochs", "workers"):
+        for name in ("train_steps", "warmup_steps", "epochs", "workers", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
         for name in ("cpus_per_worker", "gpus_per_worker", "tpus_per_worker"):

@@ -83,3 +83,8 @@ class InProcessExecutor:
 
     def new_round(self) -> None:
         pass
+
+    def replay(self, arch: np.ndarray) -> None:
+        """Redoes what evaluating `arch` changed in the evaluator, for a resumed search."""
+        if hasattr(self.evaluator, "replay"):
+            self.evaluator.replay(arch)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
+import warnings
 from pathlib import Path
 
 from tqdm import tqdm
 
+from nas.checkpoint import Checkpoints
 from nas.config import SearchConfig
 from nas.data import DATASETS, load_dataset
 from nas.evaluators import SharedWeightsEvaluator, StandaloneEvaluator
 from nas.rundir import RunDir
-from nas.search import Record, search, top
+from nas.search import Record, Resume, search, top
 from nas.space import SearchSpace, load_space
 from nas.strategies import STRATEGIES, Strategy
 from nas.train import TrainConfig
@@ -57,19 +61,29 @@ def make_evaluator(
     )
 
 
-def run_search(config: SearchConfig, *, overwrite=False, progress=True):
+def run_search(config: SearchConfig, *, overwrite=False, progress=True, resume=False):
     """Runs the search `config` describes; returns its records and the top (record, text)s.
 
     With ``config.workers >= 1`` the architectures are evaluated on Ray workers
-    (`nas.distributed`), asynchronously unless ``config.sync``; otherwise in this process.
+    (`nas.distributed`), asynchronously unless ``config.sync``; otherwise in this process,
+    checkpointed every ``config.checkpoint_every`` evaluations.
+
+    Args:
+      resume: continue the search in ``config.out`` from its last checkpoint (see
+        `resume_search`, which also checks the config against the run's own).
     """
     started_ray = False
     if config.workers:
+        if resume:
+            raise ValueError(
+                "resuming a search that ran on Ray workers is not supported yet; rerun it, or "
+                "run it in this process (--workers 0) to make it resumable"
+            )
         from nas.distributed import init_ray
 
         started_ray = init_ray(config)  # before JAX initialises a backend in this process
     try:
-        return _run(config, overwrite=overwrite, progress=progress)
+        return _run(config, overwrite=overwrite, progress=progress, resume=resume)
     finally:
         if started_ray:
             import ray
@@ -77,11 +91,49 @@ def run_search(config: SearchConfig, *, overwrite=False, progress=True):
             ray.shutdown()
 
 
-def _run(config: SearchConfig, *, overwrite: bool, progress: bool):
+def resume_search(run_dir, options: dict | None = None, *, progress=True):
+    """Continues the search in `run_dir` (stopped at any point) from its last checkpoint.
+
+    Args:
+      run_dir: the run directory of the search.
+      options: options given again (from a command line); each must equal the run's own.
+
+    Raises:
+      ValueError: naming each option that differs from the run's, or what is wrong with the
+        run's config.json.
+    """
+    path = Path(run_dir) / "config.json"
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path} does not exist: {run_dir} is not a run directory"
+        ) from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    known = {f.name for f in dataclasses.fields(SearchConfig)}
+    unknown = sorted(set(saved) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown options {', '.join(unknown)}; valid: {sorted(known)}")
+    differ = [
+        f"{name} (the run's {saved.get(name)!r}, given {value!r})"
+        for name, value in (options or {}).items()
+        if name != "out" and saved.get(name) != value
+    ]
+    if differ:
+        raise ValueError(
+            f"{run_dir}: the options given differ from the run's own ({path}): " + "; ".join(differ)
+        )
+    config = SearchConfig(**{**saved, "out": str(run_dir)})
+    return run_search(config, progress=progress, resume=True)
+
+
+def _run(config: SearchConfig, *, overwrite: bool, progress: bool, resume: bool):
     space = load_space(config.space, channels=config.channels, cells_per_stage=config.cells)
-    run_dir = RunDir(config.out, dataclasses.asdict(config), overwrite=overwrite)
+    run_dir = RunDir(config.out, dataclasses.asdict(config), overwrite=overwrite, resume=resume)
     strategy = make_strategy(config, space)
     batch, asynchronous, executor = config.batch, False, None
+    checkpoints, start, logged = None, None, {}
     if config.workers:
         from nas.distributed import start_workers
 
@@ -96,7 +148,13 @@ def _run(config: SearchConfig, *, overwrite: bool, progress: bool):
             batch = max(config.batch, config.workers * config.in_flight)
     else:
         evaluator = make_evaluator(config, space, load_dataset(config.dataset))
-        if hasattr(evaluator, "warmup"):
+        checkpoints = Checkpoints(run_dir.path / "checkpoints", every=config.checkpoint_every)
+        if resume:
+            logged = logged_records(run_dir.events)
+            gap = next(i for i in itertools.count() if i not in logged)
+            start = checkpoints.restore(strategy, evaluator, at_most=gap)
+            run_dir.log("resume", checkpoint=start and start.asked, logged=len(logged))
+        if hasattr(evaluator, "warmup") and not evaluator.warmed_up:
             with tqdm(
                 total=config.warmup_steps, desc="warm-up", unit="step", disable=not progress
             ) as bar:
@@ -119,11 +177,15 @@ def _run(config: SearchConfig, *, overwrite: bool, progress: bool):
             run_dir=run_dir,
             on_record=on_record,
             asynchronous=asynchronous,
+            checkpoints=checkpoints,
+            resume=Resume(start, logged),
         )
     finally:
         bar.close()
         if executor is not None:
             run_dir.log("workers", **executor.close())
+        if checkpoints is not None:
+            checkpoints.close()
     best = top(records, config.top)
     run_dir.write_results(
         {
@@ -134,3 +196,21 @@ def _run(config: SearchConfig, *, overwrite: bool, progress: bool):
     )
     run_dir.close()
     return records, [(r, space.describe(r.arch)) for r in best]
+
+
+def logged_records(events: list[dict]) -> dict[int, Record]:
+    """The evaluations of an event log, by index; a malformed one is skipped with a warning
+    (the resumed search evaluates it again)."""
+    records = {}
+    for event in events:
+        if event["event"] != "eval":
+            continue
+        try:
+            record = Record.from_json(event)
+        except (KeyError, TypeError, ValueError) as error:
+            warnings.warn(
+                f"event log: malformed evaluation {event} ({error!r}); skipped", stacklevel=2
+            )
+            continue
+        records[record.index] = record
+    return records

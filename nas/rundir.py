@@ -5,6 +5,11 @@ Layout::
     RUN_DIR/config.json    the resolved options of the search
     RUN_DIR/events.jsonl   one JSON object a line, flushed as each event happens
     RUN_DIR/results.json   the top architectures, written when the search ends
+    RUN_DIR/checkpoints/   the search's checkpoints (`nas.checkpoint`)
+
+A resumed search (``resume=True``) appends to the event log of the search it continues. A line
+that a crash cut short is dropped first; a line that is not a JSON object is skipped with a
+warning naming it (the evaluation it held, if any, runs again).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 
 
@@ -22,20 +28,26 @@ class RunDir:
       path: the directory (created if missing).
       config: the resolved options, written to config.json.
       overwrite: allow a directory that already holds a search's events.
+      resume: continue the search the directory holds: keep its events and append to them.
     """
 
-    def __init__(self, path, config: dict, *, overwrite: bool = False):
+    def __init__(self, path, config: dict, *, overwrite: bool = False, resume: bool = False):
         self.path = Path(path)
         events = self.path / "events.jsonl"
-        if events.exists() and events.stat().st_size and not overwrite:
+        self.events: list[dict] = []  # a resumed search's earlier events
+        elapsed = 0.0
+        if resume:
+            self.events = read_events(events, repair=True)
+            elapsed = max((e.get("time", 0.0) for e in self.events), default=0.0)
+        elif events.exists() and events.stat().st_size and not overwrite:
             raise FileExistsError(
-                f"{self.path} already holds a search ({events}); choose another --out "
-                "or pass --overwrite"
+                f"{self.path} already holds a search ({events}); choose another --out, pass "
+                f"--overwrite, or continue it with `nas resume {self.path}`"
             )
         self.path.mkdir(parents=True, exist_ok=True)
         write_json(self.path / "config.json", config)
-        self._events = open(events, "w", encoding="utf-8")
-        self._start = time.time()
+        self._events = open(events, "a" if resume else "w", encoding="utf-8")
+        self._start = time.time() - elapsed
 
     def log(self, event: str, **fields) -> None:
         """Appends one event with its wall time since the search started, and flushes it."""
@@ -48,6 +60,41 @@ class RunDir:
 
     def close(self) -> None:
         self._events.close()
+
+
+def read_events(path: Path, *, repair: bool = False) -> list[dict]:
+    """The events of an event log, skipping (with a warning) lines that are not JSON objects.
+
+    Args:
+      path: the events.jsonl file.
+      repair: cut a last line without its newline (a write a crash cut short) off the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: not the run directory of a search")
+    data = path.read_bytes()
+    complete = data.rfind(b"\n") + 1
+    if complete < len(data):
+        warnings.warn(
+            f"{path}: the last line was cut short ({data[complete:][:80]!r}); dropped",
+            stacklevel=2,
+        )
+        if repair:
+            with open(path, "r+b") as f:
+                f.truncate(complete)
+    events = []
+    for number, line in enumerate(data[:complete].decode("utf-8", "replace").splitlines(), 1):
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            event = None
+        if not isinstance(event, dict) or "event" not in event:
+            warnings.warn(
+                f"{path}, line {number}: not an event, skipped: {line[:80]!r}", stacklevel=2
+            )
+            continue
+        events.append(event)
+    return events
 
 
 def write_json(path: Path, data) -> None:

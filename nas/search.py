@@ -12,6 +12,14 @@ Evaluations run on an `Executor`: in this process by default, or on Ray workers
   scores in ask order. With the same seed (and no faults) the rounds are the same every run.
 - asynchronous (``asynchronous=True``): keep the executor's `slots` evaluations in flight; ask
   one architecture whenever a slot frees, tell each score as it arrives.
+
+With `checkpoints` (in-process evaluation), the loop checkpoints itself, the strategy and the
+evaluator before the first evaluation and then every `checkpoints.every` evaluations, whenever
+everything asked has been told. A resumed search (`Resume`) starts from such a checkpoint; the
+evaluations its event log holds beyond the checkpoint are asked again (the same seed asks the
+same architectures) but take their logged results instead of running again: they are neither
+logged nor told twice. Only an evaluator with state (shared weights) trains their paths again,
+without scoring them, so that its weights come out as they were.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
+from nas.checkpoint import Checkpoints, Snapshot
 from nas.evaluators import EvalResult, Evaluator
 from nas.executor import Executor, InProcessExecutor
 from nas.rundir import RunDir
@@ -49,6 +58,22 @@ class Record:
         data["score"] = None if math.isnan(self.score) else self.score
         return data
 
+    @classmethod
+    def from_json(cls, data: dict) -> Record:
+        """The record `to_json` wrote (an ``eval`` event's fields)."""
+        fields = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}
+        fields["arch"] = tuple(int(a) for a in fields["arch"])
+        fields["score"] = math.nan if fields["score"] is None else float(fields["score"])
+        return cls(**fields)
+
+
+@dataclasses.dataclass
+class Resume:
+    """Where a resumed search starts: its checkpoint (None: the start) and its logged records."""
+
+    start: Snapshot | None
+    logged: dict[int, Record]
+
 
 def search(
     space: SearchSpace,
@@ -61,6 +86,8 @@ def search(
     run_dir: RunDir | None = None,
     on_record: Callable[[Record, float], None] | None = None,
     asynchronous: bool = False,
+    checkpoints: Checkpoints | None = None,
+    resume: Resume | None = None,
 ) -> list[Record]:
     """Runs a search of `budget` architectures and returns their records in ask order.
 
@@ -75,11 +102,16 @@ def search(
       on_record: called with each record and the best score so far (for progress bars).
       asynchronous: ask one architecture per free executor slot and tell each score as it
         arrives, instead of synchronous rounds of `batch`.
+      checkpoints: where to checkpoint the search (in-process evaluation only).
+      resume: continue a search that stopped, from its checkpoint and event log.
     """
     if budget < 1 or batch < 1:
         raise ValueError(f"budget and batch must be positive, got {budget} and {batch}")
     executor = evaluator if isinstance(evaluator, Executor) else InProcessExecutor(evaluator)
-    loop = _Loop(space, strategy, executor, seed, run_dir, on_record)
+    if checkpoints is not None and not isinstance(executor, InProcessExecutor):
+        raise ValueError("search: checkpoints need in-process evaluation")
+    loop = _Loop(space, strategy, executor, seed, run_dir, on_record, resume or Resume(None, {}))
+    loop.checkpoint(checkpoints)
     if asynchronous:
         while loop.asked < budget or executor.pending():
             while loop.asked < budget and executor.pending() < executor.slots:
@@ -87,6 +119,7 @@ def search(
                 loop.tell()
             loop.collect(block=True)
             loop.tell()
+            loop.checkpoint(checkpoints)
     else:
         while loop.asked < budget:
             executor.new_round()
@@ -94,23 +127,43 @@ def search(
             while any(i not in loop.records for i in indices):
                 loop.collect(block=True)
             loop.tell(indices)
+            loop.checkpoint(checkpoints)
     return [loop.records[i] for i in range(budget)]
 
 
 class _Loop:
     """The state of one search: the strategy's, the records, and the canonical-key cache."""
 
-    def __init__(self, space, strategy, executor, seed, run_dir, on_record):
+    def __init__(self, space, strategy, executor, seed, run_dir, on_record, resume: Resume):
         self.space, self.strategy, self.executor = space, strategy, executor
-        self.run_dir, self.on_record = run_dir, on_record
-        self.key, init_key = jax.random.split(jax.random.key(seed))
-        self.state = strategy.init(init_key)
+        self.run_dir, self.on_record, self.logged = run_dir, on_record, resume.logged
         self.asked, self.best = 0, -math.inf
         self.archs: dict[int, np.ndarray] = {}
         self.records: dict[int, Record] = {}
         self.seen: dict[str, float] = {}  # canonical key -> score, once evaluated
         self.waiting: dict[str, list[int]] = {}  # canonical key in flight -> its repeats
         self.untold: list[int] = []  # recorded, in the order recorded, not yet told
+        if resume.start is None:
+            self.key, init_key = jax.random.split(jax.random.key(seed))
+            self.state = strategy.init(init_key)
+            return
+        self.key, self.state = resume.start.key, resume.start.strategy_state
+        for index in range(resume.start.asked):  # asked and told before the checkpoint
+            record = self.logged[index]
+            self.archs[index] = np.asarray(record.arch, np.int32)
+            self.asked += 1
+            if not record.cached:
+                self.seen[record.key] = record.score
+            self._record(record, log=False)
+        self.untold = []
+
+    def checkpoint(self, checkpoints: Checkpoints | None) -> None:
+        """Checkpoints the search if one is due and everything asked has been told."""
+        if checkpoints is None or self.untold or self.executor.pending():
+            return
+        if checkpoints.due(self.asked):
+            snapshot = Snapshot(self.asked, self.key, self.state)
+            checkpoints.save(snapshot, self.executor.evaluator)
 
     def ask(self, n: int) -> list[int]:
         """Asks for `n` architectures and submits each new one; returns their indices.
@@ -126,7 +179,9 @@ class _Loop:
             self.asked += 1
             self.archs[index] = arch
             indices.append(index)
-            if key in self.seen:
+            if index in self.logged:
+                self._replay(self.logged[index], arch)
+            elif key in self.seen:
                 self._record(Record(index, _tuple(arch), key, self.seen[key], 0, 0.0, True))
             elif key in self.waiting:
                 self.waiting[key].append(index)
@@ -156,12 +211,26 @@ class _Loop:
             scores = np.asarray([self.records[i].score for i in indices], np.float32)
             self.state = self.strategy.tell(archs, scores, self.state)
 
-    def _record(self, record: Record) -> None:
+    def _replay(self, record: Record, arch) -> None:
+        """Takes the logged result of an evaluation that ran before the search stopped."""
+        if record.arch != _tuple(arch):
+            raise RuntimeError(
+                f"resume: evaluation {record.index} in the event log is {list(record.arch)}, "
+                f"but the resumed search asked for {_tuple(arch)}: the strategy or the code "
+                "changed since the search started"
+            )
+        if not record.cached:
+            if record.steps:
+                self.executor.replay(arch)
+            self.seen[record.key] = record.score
+        self._record(record, log=False)
+
+    def _record(self, record: Record, log: bool = True) -> None:
         self.records[record.index] = record
         self.untold.append(record.index)
         if not math.isnan(record.score):
             self.best = max(self.best, record.score)
-        if self.run_dir is not None:
+        if log and self.run_dir is not None:
             self.run_dir.log("eval", **record.to_json())
         if self.on_record is not None:
             self.on_record(record, self.best)

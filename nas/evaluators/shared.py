@@ -115,6 +115,28 @@ class SharedWeightsEvaluator:
         self.trainer.compile(self.data.x_train[:batch], self.data.y_train[:batch], arch)
         self.score(arch)
 
+    def replay(self, arch) -> None:
+        """Trains `arch`'s path again, as its logged evaluation did, without scoring it.
+
+        A resumed search calls this for each evaluation logged after its last checkpoint, so
+        the weights come out as they were when the search stopped.
+        """
+        self.train_path(self.space.validate(arch))
+
+    def state(self) -> tuple[dict, dict]:
+        """What a checkpoint keeps: the arrays (weights, optimizer state) and plain counters."""
+        arrays = {"params": self.trainer.params, "opt_state": self.trainer.opt_state}
+        return arrays, {"stream": self.stream.state(), "warmed_up": self.warmed_up}
+
+    def load_state(self, arrays: dict, meta: dict) -> None:
+        """Puts back a `state()`."""
+        self.trainer.params, self.trainer.opt_state = arrays["params"], arrays["opt_state"]
+        data, batch = self.data, self.trainer.config.batch_size
+        self.stream = BatchStream(
+            data.x_train, data.y_train, batch, seed=self.seed, state=meta["stream"]
+        )
+        self.warmed_up = meta["warmed_up"]
+
     def _step(self, arch, stream: BatchStream | None = None) -> jax.Array:
         x, y = (self.stream if stream is None else stream).next()
         return self.trainer.train_step(x, y, arch)

@@ -1,0 +1,131 @@
+"""Checkpoints of a search: what a resumed search needs to go on exactly where it stopped.
+
+``RUN_DIR/checkpoints/N/`` is the checkpoint taken after the first N asked architectures were
+evaluated and told. It holds two items, written with Orbax:
+
+- ``state``: the arrays: the strategy's state, and the evaluator's (the supernet parameters and
+  optimizer state of shared-weights evaluation; nothing for stateless evaluators).
+- ``meta``: JSON: N, the search loop's PRNG key, and the evaluator's counters (the position of
+  its batch stream, whether it is warmed up).
+
+Orbax writes a checkpoint into a temporary directory and renames it when it is complete (in a
+background thread: the search goes on meanwhile), so a crash mid-write leaves the previous
+checkpoint intact; the newest `keep` are kept. A checkpoint that cannot be read is skipped for
+the one before it, with a warning.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from nas.strategies import Strategy
+
+FORMAT = 1  # bumped when the checkpoint's content changes
+
+
+@dataclasses.dataclass
+class Snapshot:
+    """Where the search loop stands at a checkpoint."""
+
+    asked: int  # architectures asked, evaluated and told
+    key: jax.Array  # the loop's PRNG key
+    strategy_state: Any
+
+
+class Checkpoints:
+    """The checkpoints of one run directory.
+
+    Args:
+      path: the directory (``RUN_DIR/checkpoints``).
+      every: evaluations between checkpoints (0: only the one before the first evaluation).
+      keep: how many of the newest checkpoints to keep.
+    """
+
+    def __init__(self, path, *, every: int, keep: int = 2):
+        self.path, self.every = Path(path).resolve(), every
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+        self._manager = ocp.CheckpointManager(self.path, options=options)
+        self.last = self._manager.latest_step()
+
+    def due(self, asked: int) -> bool:
+        """Whether a checkpoint is due after `asked` evaluations (none taken there yet)."""
+        if self.last is None:
+            return True
+        return self.every > 0 and asked >= self.last + self.every
+
+    def save(self, snapshot: Snapshot, evaluator) -> None:
+        """Starts writing a checkpoint of `snapshot` and `evaluator` (returns before it ends)."""
+        arrays, counters = _evaluator_state(evaluator)
+        meta = {
+            "format": FORMAT,
+            "asked": snapshot.asked,
+            "key": np.asarray(jax.random.key_data(snapshot.key)).tolist(),
+            "evaluator": counters,
+        }
+        state = {"strategy": snapshot.strategy_state, "evaluator": arrays}
+        self._manager.save(
+            snapshot.asked,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)
+            ),
+        )
+        self.last = snapshot.asked
+
+    def restore(self, strategy: Strategy, evaluator, *, at_most: int | None = None):
+        """Restores the newest readable checkpoint into `evaluator`; returns its `Snapshot`.
+
+        Args:
+          strategy: gives the shape of its state.
+          evaluator: receives its saved state (weights, optimizer state, batch position).
+          at_most: ignore checkpoints taken after this many evaluations.
+
+        Returns:
+          The snapshot, or None when there is no readable checkpoint.
+        """
+        template = {
+            "strategy": strategy.init(jax.random.key(0)),
+            "evaluator": _evaluator_state(evaluator)[0],
+        }
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
+        for step in sorted(self._manager.all_steps(), reverse=True):
+            if at_most is not None and step > at_most:
+                continue
+            try:
+                saved = self._manager.restore(
+                    step,
+                    args=ocp.args.Composite(
+                        state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
+                    ),
+                )
+                meta = saved.meta
+                if meta.get("format") != FORMAT or meta.get("asked") != step:
+                    raise ValueError(f"meta {meta} is not a format-{FORMAT} checkpoint {step}")
+            except Exception as error:  # noqa: BLE001 - any unreadable checkpoint is skipped
+                warnings.warn(
+                    f"checkpoint {self.path / str(step)} cannot be read ({error}); trying the "
+                    "one before it",
+                    stacklevel=2,
+                )
+                continue
+            if hasattr(evaluator, "load_state"):
+                evaluator.load_state(saved.state["evaluator"], meta["evaluator"])
+            key = jax.random.wrap_key_data(np.asarray(meta["key"], np.uint32))
+            self.last = step
+            return Snapshot(step, key, saved.state["strategy"])
+        return None
+
+    def close(self) -> None:
+        """Waits for the checkpoint being written, then releases the manager."""
+        self._manager.wait_until_finished()
+        self._manager.close()
+
+
+def _evaluator_state(evaluator) -> tuple[dict, dict]:
+    return evaluator.state() if hasattr(evaluator, "state") else ({}, {})

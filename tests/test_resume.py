@@ -1,0 +1,113 @@
+"""A search killed at any point resumes from its run directory to the same result."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from nas.config import SearchConfig
+from nas.experiment import resume_search, run_search
+from nas.rundir import read_events
+
+OPTIONS = {
+    "space": "nb201",
+    "channels": 4,
+    "cells": 1,
+    "warmup_steps": 5,
+    "train_steps": 2,
+    "budget": 10,
+    "checkpoint_every": 3,
+    "strategy": "evolution",
+    "population": 4,
+    "tournament": 2,
+}
+
+
+def evaluations(run_dir) -> dict[int, tuple]:
+    """Each logged evaluation's (architecture, score, cached), by index; each index once."""
+    evals = [e for e in read_events(run_dir / "events.jsonl") if e["event"] == "eval"]
+    indices = [e["index"] for e in evals]
+    assert sorted(indices) == list(range(len(indices))), f"indices logged: {indices}"
+    return {e["index"]: (e["arch"], e["score"], e["cached"]) for e in evals}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A search that ran to the end without interruption."""
+    out = tmp_path_factory.mktemp("finished")
+    run_search(SearchConfig(**OPTIONS, out=str(out)), progress=False)
+    return out
+
+
+def test_a_search_killed_mid_run_resumes_to_the_same_result(finished, tmp_path):
+    out = tmp_path / "run"
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in OPTIONS.items()]
+    command = [sys.executable, "-m", "nas", "search", *flags, "--out", str(out), "--no-progress"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    events, deadline = out / "events.jsonl", time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if events.exists() and events.read_text().count('"event": "eval"') >= 5:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, f"the search ended before it was killed: {process.stderr}"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = len(evaluations(out))
+    assert 5 <= killed_at < OPTIONS["budget"]
+
+    records, _ = resume_search(out, {"budget": OPTIONS["budget"]}, progress=False)
+
+    assert len(records) == OPTIONS["budget"]
+    assert evaluations(out) == evaluations(finished)
+    assert _results(out) == _results(finished)
+    resumes = [e for e in read_events(out / "events.jsonl") if e["event"] == "resume"]
+    assert len(resumes) == 1 and resumes[0]["logged"] == killed_at
+
+
+def test_options_that_differ_from_the_runs_are_named(finished):
+    with pytest.raises(ValueError, match=r"budget \(the run's 10, given 11\); seed"):
+        resume_search(finished, {"budget": 11, "seed": 3, "space": "nb201"}, progress=False)
+
+
+def test_a_damaged_event_log_loses_no_evaluation(finished, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    lines = (out / "events.jsonl").read_text().splitlines(keepends=True)
+    evals = [i for i, line in enumerate(lines) if '"event": "eval"' in line]
+    lines[evals[1]] = "{not json\n"  # before every kept checkpoint: the search restarts
+    lines[evals[-1]] = lines[evals[-1]][:25]  # a write cut short by a crash
+    (out / "events.jsonl").write_text("".join(lines))
+
+    with pytest.warns(UserWarning, match="cut short|not an event"):
+        resume_search(out, progress=False)
+
+    assert evaluations(out) == evaluations(finished)
+
+
+def test_an_unreadable_checkpoint_falls_back_to_the_one_before(finished, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    steps = sorted(int(p.name) for p in (out / "checkpoints").iterdir() if p.name.isdigit())
+    shutil.rmtree(out / "checkpoints" / str(steps[-1]) / "state")
+    before = (out / "events.jsonl").read_text()
+
+    with pytest.warns(UserWarning, match=f"checkpoint .*{steps[-1]} cannot be read"):
+        records, _ = resume_search(out, progress=False)
+
+    logged = (out / "events.jsonl").read_text()[len(before) :]
+    assert '"event": "eval"' not in logged  # every evaluation came from the log
+    assert f'"checkpoint": {steps[-2]}' in logged
+    assert evaluations(out) == evaluations(finished)
+
+
+def _results(run_dir) -> dict:
+    """results.json without the evaluations' timings."""
+    results = json.loads((run_dir / "results.json").read_text())
+    for entry in results["top"]:
+        entry.pop("seconds")
+    return results
