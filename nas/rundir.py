@@ -8,7 +8,7 @@ Layout::
     RUN_DIR/checkpoints/   the search's checkpoints (`nas.checkpoint`)
 
 A resumed search (``resume=True``) appends to the event log of the search it continues. A line
-that a crash cut short is dropped first; a line that is not a JSON object is skipped with a
+that a crash cut short, or any line that is not a JSON object, is kept but skipped with a
 warning naming it (the evaluation it held, if any, runs again).
 """
 
@@ -37,8 +37,9 @@ class RunDir:
         self.events: list[dict] = []  # a resumed search's earlier events
         elapsed = 0.0
         if resume:
-            self.events = read_events(events, repair=True)
-            elapsed = max((e.get("time", 0.0) for e in self.events), default=0.0)
+            self.events = read_events(events)
+            times = [e.get("time") for e in self.events]
+            elapsed = max((t for t in times if isinstance(t, int | float)), default=0.0)
         elif events.exists() and events.stat().st_size and not overwrite:
             raise FileExistsError(
                 f"{self.path} already holds a search ({events}); choose another --out, pass "
@@ -47,6 +48,8 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         write_json(self.path / "config.json", config)
         self._events = open(events, "a" if resume else "w", encoding="utf-8")
+        if resume and events.stat().st_size and not events.read_bytes().endswith(b"\n"):
+            self._events.write("\n")  # end a line a crash cut short; it stays, skipped
         self._start = time.time() - elapsed
 
     def log(self, event: str, **fields) -> None:
@@ -62,35 +65,23 @@ class RunDir:
         self._events.close()
 
 
-def read_events(path: Path, *, repair: bool = False) -> list[dict]:
-    """The events of an event log, skipping (with a warning) lines that are not JSON objects.
-
-    Args:
-      path: the events.jsonl file.
-      repair: cut a last line without its newline (a write a crash cut short) off the file.
-    """
+def read_events(path: Path) -> list[dict]:
+    """The events of an event log, skipping (with a warning) lines that are not JSON objects:
+    a last line without its newline (a write a crash cut short) or any malformed line."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: not the run directory of a search")
-    data = path.read_bytes()
-    complete = data.rfind(b"\n") + 1
-    if complete < len(data):
-        warnings.warn(
-            f"{path}: the last line was cut short ({data[complete:][:80]!r}); dropped",
-            stacklevel=2,
-        )
-        if repair:
-            with open(path, "r+b") as f:
-                f.truncate(complete)
     events = []
-    for number, line in enumerate(data[:complete].decode("utf-8", "replace").splitlines(), 1):
+    lines = path.read_bytes().decode("utf-8", "replace").splitlines(keepends=True)
+    for number, line in enumerate(lines, 1):
         try:
-            event = json.loads(line)
+            event = json.loads(line) if line.endswith("\n") else None
         except json.JSONDecodeError:
             event = None
         if not isinstance(event, dict) or "event" not in event:
             warnings.warn(
-                f"{path}, line {number}: not an event, skipped: {line[:80]!r}", stacklevel=2
+                f"{path}, line {number}: not a complete event, skipped: {line[:80]!r}",
+                stacklevel=2,
             )
             continue
         events.append(event)
