@@ -129,3 +129,42 @@ class Checkpoints:
 
 def _evaluator_state(evaluator) -> tuple[dict, dict]:
     return evaluator.state() if hasattr(evaluator, "state") else ({}, {})
+
+
+def load_supernet(run_dir):
+    """The supernet of the search in `run_dir`, with the weights of its latest checkpoint.
+
+    Returns:
+      The `nas.supernet.Network`, or None when the search had no shared weights (a
+      standalone or tabular evaluator).
+
+    Raises:
+      FileNotFoundError: the run has shared weights but no readable checkpoint of them.
+      ValueError: the run's config.json is missing, malformed or unknown to this version.
+    """
+    from flax import nnx
+
+    from nas.data import load_dataset
+    from nas.experiment import make_evaluator, make_strategy, read_config
+    from nas.space import load_space
+
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)
+    if config.evaluator != "shared":
+        return None
+    if config.workers:
+        raise FileNotFoundError(
+            f"{run_dir} ran on Ray workers, whose shared weights are not checkpointed yet"
+        )
+    space = load_space(config.space, channels=config.channels, cells_per_stage=config.cells)
+    evaluator = make_evaluator(config, space, load_dataset(config.dataset))
+    if not (run_dir / "checkpoints").is_dir():
+        raise FileNotFoundError(f"{run_dir / 'checkpoints'} does not exist: no weights to load")
+    checkpoints = Checkpoints(run_dir / "checkpoints", every=0)
+    try:
+        snapshot = checkpoints.restore(make_strategy(config, space), evaluator)
+    finally:
+        checkpoints.close()
+    if snapshot is None:
+        raise FileNotFoundError(f"{run_dir / 'checkpoints'} holds no readable checkpoint")
+    return nnx.merge(evaluator.trainer.graphdef, evaluator.trainer.params)

@@ -121,18 +121,27 @@ def load_config_file(path) -> dict:
         raise ValueError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"config file {path} is not valid TOML: {error}") from None
+    return check_options(data, f"config file {path}")
+
+
+def check_options(data: dict, source: str) -> dict:
+    """Checks that every key of `data` is an option and every value of its type; returns
+    `data` with integers given for float options made floats.
+
+    Raises:
+      ValueError: naming `source`, the key and what was expected.
+    """
     types = field_types()
+    defaults = {f.name: f.default for f in dataclasses.fields(SearchConfig)}
     for key, value in data.items():
         if key not in types:
-            raise ValueError(
-                f"config file {path}: unknown option {key!r}; valid options: {', '.join(types)}"
-            )
+            raise ValueError(f"{source}: unknown option {key!r}; valid options: {', '.join(types)}")
         expected = types[key]
         ok = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             data[key], ok = float(value), True
+        if value is None and defaults[key] is None:
+            ok = True
         if not ok:
-            raise ValueError(
-                f"config file {path}: {key} = {value!r} should be a {expected.__name__}"
-            )
+            raise ValueError(f"{source}: {key} = {value!r} should be a {expected.__name__}")
     return data

@@ -11,7 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from nas.checkpoint import Checkpoints
-from nas.config import SearchConfig
+from nas.config import SearchConfig, check_options
 from nas.data import DATASETS, load_dataset
 from nas.evaluators import SharedWeightsEvaluator, StandaloneEvaluator
 from nas.rundir import RunDir
@@ -102,6 +102,28 @@ def resume_search(run_dir, options: dict | None = None, *, progress=True):
       ValueError: naming each option that differs from the run's, or what is wrong with the
         run's config.json.
     """
+    config = read_config(run_dir)
+    differ = [
+        f"{name} (the run's {getattr(config, name)!r}, given {value!r})"
+        for name, value in (options or {}).items()
+        if name != "out" and getattr(config, name) != value
+    ]
+    if differ:
+        raise ValueError(
+            f"{run_dir}: the options given differ from the run's own "
+            f"({Path(run_dir) / 'config.json'}): " + "; ".join(differ)
+        )
+    config = dataclasses.replace(config, out=str(run_dir))
+    return run_search(config, progress=progress, resume=True)
+
+
+def read_config(run_dir) -> SearchConfig:
+    """The options of the search in `run_dir` (its config.json).
+
+    Raises:
+      FileNotFoundError: there is no config.json.
+      ValueError: naming the file and the option that is unknown or invalid.
+    """
     path = Path(run_dir) / "config.json"
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
@@ -109,23 +131,15 @@ def resume_search(run_dir, options: dict | None = None, *, progress=True):
         raise FileNotFoundError(
             f"{path} does not exist: {run_dir} is not a run directory"
         ) from None
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not valid JSON: {error}") from None
-    known = {f.name for f in dataclasses.fields(SearchConfig)}
-    unknown = sorted(set(saved) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown options {', '.join(unknown)}; valid: {sorted(known)}")
-    differ = [
-        f"{name} (the run's {saved.get(name)!r}, given {value!r})"
-        for name, value in (options or {}).items()
-        if name != "out" and saved.get(name) != value
-    ]
-    if differ:
-        raise ValueError(
-            f"{run_dir}: the options given differ from the run's own ({path}): " + "; ".join(differ)
-        )
-    config = SearchConfig(**{**saved, "out": str(run_dir)})
-    return run_search(config, progress=progress, resume=True)
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path} should hold a JSON object of options")
+    check_options(saved, str(path))
+    try:
+        return SearchConfig(**saved)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
 
 
 def _run(config: SearchConfig, *, overwrite: bool, progress: bool, resume: bool):

@@ -14,12 +14,12 @@ Evaluations run on an `Executor`: in this process by default, or on Ray workers
   one architecture whenever a slot frees, tell each score as it arrives.
 
 With `checkpoints` (in-process evaluation), the loop checkpoints itself, the strategy and the
-evaluator before the first evaluation and then every `checkpoints.every` evaluations, whenever
-everything asked has been told. A resumed search (`Resume`) starts from such a checkpoint; the
-evaluations its event log holds beyond the checkpoint are asked again (the same seed asks the
-same architectures) but take their logged results instead of running again: they are neither
-logged nor told twice. Only an evaluator with state (shared weights) trains their paths again,
-without scoring them, so that its weights come out as they were.
+evaluator before the first evaluation, every `checkpoints.every` evaluations (whenever
+everything asked has been told), and at the end. A resumed search (`Resume`) starts from such
+a checkpoint; the evaluations its event log holds beyond the checkpoint are asked again (the
+same seed asks the same architectures) but take their logged results instead of running again:
+they are neither logged nor told twice. Only an evaluator with state (shared weights) trains
+their paths again, without scoring them, so that its weights come out as they were.
 """
 
 from __future__ import annotations
@@ -128,6 +128,7 @@ def search(
                 loop.collect(block=True)
             loop.tell(indices)
             loop.checkpoint(checkpoints)
+    loop.checkpoint(checkpoints, final=True)
     return [loop.records[i] for i in range(budget)]
 
 
@@ -157,11 +158,11 @@ class _Loop:
             self._record(record, log=False)
         self.untold = []
 
-    def checkpoint(self, checkpoints: Checkpoints | None) -> None:
-        """Checkpoints the search if one is due and everything asked has been told."""
+    def checkpoint(self, checkpoints: Checkpoints | None, final: bool = False) -> None:
+        """Checkpoints the search if one is due (or it ended) and everything asked was told."""
         if checkpoints is None or self.untold or self.executor.pending():
             return
-        if checkpoints.due(self.asked):
+        if checkpoints.due(self.asked) or (final and checkpoints.last != self.asked):
             snapshot = Snapshot(self.asked, self.key, self.state)
             checkpoints.save(snapshot, self.executor.evaluator)
 

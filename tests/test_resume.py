@@ -8,8 +8,12 @@ import subprocess
 import sys
 import time
 
+import jax
+import numpy as np
 import pytest
+from flax import nnx
 
+from nas.checkpoint import load_supernet
 from nas.config import SearchConfig
 from nas.experiment import resume_search, run_search
 from nas.rundir import read_events
@@ -111,3 +115,20 @@ def _results(run_dir) -> dict:
     for entry in results["top"]:
         entry.pop("seconds")
     return results
+
+
+def test_the_final_weights_are_checkpointed_and_load_as_a_supernet(finished, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    shutil.rmtree(out / "checkpoints" / str(OPTIONS["budget"]))
+    resume_search(out, progress=False)  # replays from the last periodic checkpoint
+
+    net, again = load_supernet(finished), load_supernet(out)
+    leaves, again_leaves = jax.tree.leaves(nnx.state(net)), jax.tree.leaves(nnx.state(again))
+    assert len(leaves) == len(again_leaves) > 0
+    for a, b in zip(leaves, again_leaves):
+        np.testing.assert_array_equal(a, b)
+    standalone = tmp_path / "standalone"
+    options = {**OPTIONS, "evaluator": "standalone", "epochs": 1, "budget": 2}
+    run_search(SearchConfig(**options, out=str(standalone)), progress=False)
+    assert load_supernet(standalone) is None
