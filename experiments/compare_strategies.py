@@ -156,15 +156,13 @@ def markdown(figures: dict, config: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(figures: dict, config: Config, path: Path) -> bool:
-    """Regret against budget, one panel per dataset; False when matplotlib is missing."""
-    try:
-        import matplotlib
+def plot(figures: dict, config: Config, path: Path) -> None:
+    """Regret against budget, one panel per dataset."""
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, len(figures), figsize=(5 * len(figures), 4), squeeze=False)
     for ax, (dataset, by_strategy) in zip(axes[0], figures.items()):
         for name, by_budget in by_strategy.items():
@@ -175,12 +173,13 @@ def plot(figures: dict, config: Config, path: Path) -> bool:
             ax.plot(budgets, mean, marker="o", label=name)
             ax.fill_between(budgets, mean - err, mean + err, alpha=0.2)
         ax.set(xscale="log", xlabel="queries", ylabel="validation regret", title=dataset)
+        ax.set_xticks(config.budgets, [str(b) for b in config.budgets])
+        ax.minorticks_off()
         ax.grid(alpha=0.3)
     axes[0][0].legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return True
 
 
 def available(name: str) -> bool:
