@@ -11,6 +11,7 @@ from nas.evaluators import (
     StandaloneEvaluator,
 )
 from nas.executor import Executor, InProcessExecutor
+from nas.export import Architecture, export_architecture, load_architecture
 from nas.search import Record, search
 from nas.space import Cell, InvalidArchitecture, Node, SearchSpace, Skeleton, load_space
 from nas.strategies import BayesOpt, RandomSearch, RegularizedEvolution, Reinforce, Strategy
@@ -18,6 +19,7 @@ from nas.supernet import Network, child_from_supernet, child_net, supernet
 from nas.train import TrainConfig, Trainer
 
 __all__ = [
+    "Architecture",
     "BayesOpt",
     "Cell",
     "Dataset",
@@ -41,6 +43,8 @@ __all__ = [
     "Trainer",
     "child_from_supernet",
     "child_net",
+    "export_architecture",
+    "load_architecture",
     "load_dataset",
     "load_space",
     "search",

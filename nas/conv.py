@@ -22,7 +22,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 _DN = ("NHWC", "HWIO", "NHWC")
@@ -313,15 +312,17 @@ def max_pool(x: jax.Array, *, size: int = 3, stride: int = 1) -> jax.Array:
 
 
 @functools.cache
-def _avg_scale(h: int, w: int, size: int, stride: int) -> np.ndarray:
-    """1 / (number of in-bounds positions) per output window, (1, Ho, Wo, 1)."""
+def _avg_scale(h: int, w: int, size: int, stride: int) -> tuple[tuple[float, ...], ...]:
+    """1 / (number of in-bounds positions) per output window, (Ho, Wo) as nested tuples.
+
+    Plain Python, so that an exported model (`nas.export`) needs no NumPy.
+    """
     p = (size - 1) // 2
 
     def counts(n):
-        centres = np.arange(0, n, stride)
-        return np.minimum(centres + p, n - 1) - np.maximum(centres - p, 0) + 1
+        return [min(c + p, n - 1) - max(c - p, 0) + 1 for c in range(0, n, stride)]
 
-    return (1.0 / np.outer(counts(h), counts(w)))[None, :, :, None]
+    return tuple(tuple(1.0 / (a * b) for b in counts(w)) for a in counts(h))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3))
@@ -331,7 +332,7 @@ def _avg_pool(x, size, stride, hw):
     out = None
     for _, _, win in _windows(_pad_hw(x, (size - 1) // 2), size, 1, stride, ho, wo):
         out = win if out is None else out + win
-    return out * jnp.asarray(_avg_scale(h, w, size, stride), x.dtype)
+    return out * jnp.asarray(_avg_scale(h, w, size, stride), x.dtype)[None, :, :, None]
 
 
 def _avg_pool_fwd(x, size, stride, hw):
@@ -340,7 +341,7 @@ def _avg_pool_fwd(x, size, stride, hw):
 
 def _avg_pool_bwd(size, stride, hw, _, g):
     (h, w), p = hw, (size - 1) // 2
-    g = g * jnp.asarray(_avg_scale(h, w, size, stride), g.dtype)
+    g = g * jnp.asarray(_avg_scale(h, w, size, stride), g.dtype)[None, :, :, None]
     gp = lax.optimization_barrier(_spread(g, h, w, p, stride))
     dx = None
     for _, _, win in _windows(gp, size, 1, 1, h, w):
@@ -354,7 +355,7 @@ _avg_pool.defvjp(_avg_pool_fwd, _avg_pool_bwd)
 def avg_pool(x: jax.Array, *, size: int = 3, stride: int = 1) -> jax.Array:
     """Average pooling as shifted slices, not counting padding (``count_include_pad=False``).
 
-    Why: no `reduce_window`; the divisor is a static NumPy constant.
+    Why: no `reduce_window`; the divisor is a static constant.
 
     Args:
       x: input, (N, H, W, C).
