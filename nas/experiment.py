@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import warnings
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from nas.checkpoint import Checkpoints
 from nas.config import SearchConfig, check_options
 from nas.data import DATASETS, load_dataset
 from nas.evaluators import SharedWeightsEvaluator, StandaloneEvaluator
-from nas.rundir import RunDir
+from nas.rundir import RunDir, read_json
 from nas.search import Record, Resume, search, top
 from nas.space import SearchSpace, load_space
 from nas.strategies import STRATEGIES, Strategy
@@ -125,16 +124,7 @@ def read_config(run_dir) -> SearchConfig:
       ValueError: naming the file and the option that is unknown or invalid.
     """
     path = Path(run_dir) / "config.json"
-    try:
-        saved = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"{path} does not exist: {run_dir} is not a run directory"
-        ) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from None
-    if not isinstance(saved, dict):
-        raise ValueError(f"{path} should hold a JSON object of options")
+    saved = read_json(path, f"{run_dir} is not a run directory")
     check_options(saved, str(path))
     try:
         return SearchConfig(**saved)

@@ -46,7 +46,8 @@ class RunDir:
                 f"--overwrite, or continue it with `nas resume {self.path}`"
             )
         self.path.mkdir(parents=True, exist_ok=True)
-        write_json(self.path / "config.json", config)
+        if not resume:  # a resumed search's config.json is its own already
+            write_json(self.path / "config.json", config)
         self._events = open(events, "a" if resume else "w", encoding="utf-8")
         if resume and events.stat().st_size and not events.read_bytes().endswith(b"\n"):
             self._events.write("\n")  # end a line a crash cut short; it stays, skipped
@@ -86,6 +87,28 @@ def read_events(path: Path) -> list[dict]:
             continue
         events.append(event)
     return events
+
+
+def read_json(path, what: str = "") -> dict:
+    """The JSON object in `path`.
+
+    Args:
+      what: what the file is, for the message when it is missing (e.g. "written when the
+        search ends").
+
+    Raises:
+      FileNotFoundError, ValueError: naming the file and what is wrong with it.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} does not exist" + (f" ({what})" if what else "")) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} should hold a JSON object, not {type(data).__name__}")
+    return data
 
 
 def write_json(path: Path, data) -> None:

@@ -12,6 +12,7 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
@@ -83,6 +84,10 @@ def _eval_step(graphdef, params, x, y, arch):
     return jnp.sum(jnp.argmax(logits, -1) == y), cross_entropy(logits, y) * y.shape[0]
 
 
+def _predict_step(graphdef, params, x, arch):
+    return jnp.argmax(nnx.merge(graphdef, params)(x, arch), -1)
+
+
 class Trainer:
     """The parameters, optimizer state and compiled steps of one network.
 
@@ -98,6 +103,7 @@ class Trainer:
         self.opt_state = self.tx.init(self.params)
         self._train = jax.jit(partial(_train_step, self.graphdef, self.tx))
         self._eval = jax.jit(partial(_eval_step, self.graphdef))
+        self._predict = jax.jit(partial(_predict_step, self.graphdef))
 
     def train_step(self, x, y, arch=None) -> jax.Array:
         """One optimizer step on the batch (x, y); returns the loss before the step."""
@@ -117,3 +123,11 @@ class Trainer:
             )
             correct, total_loss = correct + float(hits), total_loss + float(loss)
         return correct / len(x), total_loss / len(x)
+
+    def predict(self, x, arch=None, *, batch_size: int = 512) -> np.ndarray:
+        """The predicted class of each example of `x`, in batches of `batch_size`."""
+        parts = [
+            self._predict(self.params, x[start : start + batch_size], arch)
+            for start in range(0, len(x), batch_size)
+        ]
+        return np.concatenate(jax.device_get(parts))
