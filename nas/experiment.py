@@ -166,9 +166,14 @@ def _run(config: SearchConfig, *, overwrite: bool, progress: bool, resume: bool)
             run_dir.log("warmup", loss=loss, steps=config.warmup_steps)
     bar = tqdm(total=config.budget, desc="search", unit="arch", disable=not progress)
 
+    so_far: list[Record] = []
+
     def on_record(record: Record, best: float):
         bar.update(1)
         bar.set_postfix(best=f"{best:.4f}", last=f"{record.score:.4f}")
+        so_far.append(record)
+        if record.score == best and not record.cached:  # a new best: keep best.json current
+            run_dir.write_best(_results(space, top(so_far, config.top), len(so_far)))
 
     try:
         records = search(
@@ -182,7 +187,7 @@ def _run(config: SearchConfig, *, overwrite: bool, progress: bool, resume: bool)
             on_record=on_record,
             asynchronous=asynchronous,
             checkpoints=checkpoints,
-            resume=Resume(start, logged),
+            resume=Resume(start, logged, told_before(run_dir.events)),
         )
     finally:
         bar.close()
@@ -191,15 +196,28 @@ def _run(config: SearchConfig, *, overwrite: bool, progress: bool, resume: bool)
         if checkpoints is not None:
             checkpoints.close()
     best = top(records, config.top)
-    run_dir.write_results(
-        {
-            "space": space.name,
-            "evaluations": len(records),
-            "top": [{**r.to_json(), "architecture": space.to_json(r.arch)} for r in best],
-        }
-    )
+    run_dir.write_results(_results(space, best, len(records)))
     run_dir.close()
     return records, [(r, space.describe(r.arch)) for r in best]
+
+
+def _results(space: SearchSpace, best: list[Record], evaluations: int) -> dict:
+    """The content of results.json and best.json."""
+    return {
+        "space": space.name,
+        "evaluations": evaluations,
+        "top": [{**r.to_json(), "architecture": space.to_json(r.arch)} for r in best],
+    }
+
+
+def told_before(events: list[dict]) -> set[int]:
+    """The indices an event log's ``tell`` events hold."""
+    told = set()
+    for event in events:
+        indices = event.get("indices") if event["event"] == "tell" else None
+        if isinstance(indices, list):
+            told.update(i for i in indices if isinstance(i, int))
+    return told
 
 
 def logged_records(events: list[dict]) -> dict[int, Record]:

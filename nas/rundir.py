@@ -4,6 +4,7 @@ Layout::
 
     RUN_DIR/config.json    the resolved options of the search
     RUN_DIR/events.jsonl   one JSON object a line, flushed as each event happens
+    RUN_DIR/best.json      the top architectures so far, rewritten at each new best
     RUN_DIR/results.json   the top architectures, written when the search ends
     RUN_DIR/checkpoints/   the search's checkpoints (`nas.checkpoint`)
 
@@ -61,6 +62,10 @@ class RunDir:
 
     def write_results(self, results: dict) -> None:
         write_json(self.path / "results.json", results)
+
+    def write_best(self, best: dict) -> None:
+        """The best architectures so far, rewritten while the search runs."""
+        write_json(self.path / "best.json", best)
 
     def close(self) -> None:
         self._events.close()

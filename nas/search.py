@@ -69,10 +69,12 @@ class Record:
 
 @dataclasses.dataclass
 class Resume:
-    """Where a resumed search starts: its checkpoint (None: the start) and its logged records."""
+    """Where a resumed search starts: its checkpoint (None: the start), its logged records,
+    and the indices whose tells its log holds."""
 
     start: Snapshot | None
     logged: dict[int, Record]
+    told: set[int] = dataclasses.field(default_factory=set)
 
 
 def search(
@@ -137,7 +139,8 @@ class _Loop:
 
     def __init__(self, space, strategy, executor, seed, run_dir, on_record, resume: Resume):
         self.space, self.strategy, self.executor = space, strategy, executor
-        self.run_dir, self.on_record, self.logged = run_dir, on_record, resume.logged
+        self.run_dir, self.on_record = run_dir, on_record
+        self.logged, self.told_before = resume.logged, resume.told
         self.asked, self.best = 0, -math.inf
         self.archs: dict[int, np.ndarray] = {}
         self.records: dict[int, Record] = {}
@@ -174,6 +177,9 @@ class _Loop:
         """
         self.key, ask_key = jax.random.split(self.key)
         archs, self.state = self.strategy.ask(ask_key, self.state, n)
+        fresh = [i for i in range(self.asked, self.asked + n) if i not in self.logged]
+        if fresh:
+            self._log("ask", indices=fresh)
         indices = []
         for arch in np.asarray(archs):
             index, key = self.asked, self.space.key(arch)
@@ -211,6 +217,8 @@ class _Loop:
             archs = np.stack([self.archs[i] for i in indices])
             scores = np.asarray([self.records[i].score for i in indices], np.float32)
             self.state = self.strategy.tell(archs, scores, self.state)
+            if not self.told_before.issuperset(indices):
+                self._log("tell", indices=list(indices))
 
     def _replay(self, record: Record, arch) -> None:
         """Takes the logged result of an evaluation that ran before the search stopped."""
@@ -231,10 +239,14 @@ class _Loop:
         self.untold.append(record.index)
         if not math.isnan(record.score):
             self.best = max(self.best, record.score)
-        if log and self.run_dir is not None:
-            self.run_dir.log("eval", **record.to_json())
+        if log:
+            self._log("eval", **record.to_json())
         if self.on_record is not None:
             self.on_record(record, self.best)
+
+    def _log(self, event: str, **fields) -> None:
+        if self.run_dir is not None:
+            self.run_dir.log(event, **fields)
 
 
 def _tuple(arch) -> tuple[int, ...]:

@@ -69,8 +69,14 @@ def test_a_search_killed_mid_run_resumes_to_the_same_result(finished, tmp_path):
     assert len(records) == OPTIONS["budget"]
     assert evaluations(out) == evaluations(finished)
     assert _results(out) == _results(finished)
-    resumes = [e for e in read_events(out / "events.jsonl") if e["event"] == "resume"]
+    events = read_events(out / "events.jsonl")
+    resumes = [e for e in events if e["event"] == "resume"]
     assert len(resumes) == 1 and resumes[0]["logged"] == killed_at
+    told = [i for e in events if e["event"] == "tell" for i in e["indices"]]
+    asked = {i for e in events if e["event"] == "ask" for i in e["indices"]}
+    assert sorted(told) == list(range(OPTIONS["budget"])) == sorted(asked)  # told once each
+    best = json.loads((out / "best.json").read_text())
+    assert best["top"] == json.loads((out / "results.json").read_text())["top"]
 
 
 def test_options_that_differ_from_the_runs_are_named(finished):

@@ -99,6 +99,7 @@ def test_failures_are_logged_told_as_worst_and_the_search_goes_on(space, tmp_pat
     assert failed and all(math.isnan(r.score) for r in failed)
     assert any("FloatingPointError: loss is nan" in r.error for r in failed)
     lines = [json.loads(x) for x in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    lines = [x for x in lines if x["event"] == "eval"]
     assert [x["index"] for x in lines] == list(range(40))
     assert all(x["score"] is None for x in lines if x["error"])
     best = top(records, 3)
