@@ -43,37 +43,52 @@ QUICK = Config(
 )
 
 
-def run(config: Config) -> dict:
-    data = load_digits(seed=config.seed)
-    space = nb201(channels=config.channels, cells_per_stage=config.cells_per_stage)
-    train = TrainConfig(batch_size=config.batch_size)
-    # Distinct networks only: two archs with one canonical key would be trained twice.
+def sample_archs(space, n: int, seed: int) -> list[np.ndarray]:
+    """`n` random architectures with distinct canonical keys (no network trained twice)."""
     archs, keys = [], set()
-    for key in jax.random.split(jax.random.key(config.seed), 10 * config.n_archs):
+    for key in jax.random.split(jax.random.key(seed), 10 * n):
         arch = np.asarray(space.sample(key))
-        if space.key(arch) not in keys and len(archs) < config.n_archs:
+        if space.key(arch) not in keys and len(archs) < n:
             keys.add(space.key(arch))
             archs.append(arch)
+    return archs
 
-    start = time.perf_counter()
+
+def standalone_accuracies(space, data, archs, config: Config) -> list[float]:
+    """The ground truth: each architecture's validation accuracy, trained alone."""
+    train = TrainConfig(batch_size=config.batch_size)
     alone = StandaloneEvaluator(
         space, data, epochs=config.standalone_epochs, config=train, seed=config.seed
     )
-    truth = [alone.evaluate(a).score for a in archs]
-    standalone_s = time.perf_counter() - start
+    return [alone.evaluate(a).score for a in archs]
 
-    start = time.perf_counter()
+
+def shared_scores(space, data, archs, config: Config) -> list[float]:
+    """Shared-weight scores in one process: warm-up, then each architecture as a search would."""
     shared = SharedWeightsEvaluator(
         space,
         data,
         train_steps=config.train_steps,
         warmup_steps=config.warmup_steps,
-        config=train,
+        config=TrainConfig(batch_size=config.batch_size),
         planned_evaluations=config.n_archs,
         seed=config.seed,
     )
     shared.warmup()
-    scores = [shared.evaluate(a).score for a in archs]
+    return [shared.evaluate(a).score for a in archs]
+
+
+def run(config: Config) -> dict:
+    data = load_digits(seed=config.seed)
+    space = nb201(channels=config.channels, cells_per_stage=config.cells_per_stage)
+    archs = sample_archs(space, config.n_archs, config.seed)
+
+    start = time.perf_counter()
+    truth = standalone_accuracies(space, data, archs, config)
+    standalone_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    scores = shared_scores(space, data, archs, config)
     shared_s = time.perf_counter() - start
 
     tau, _ = stats.kendalltau(truth, scores)

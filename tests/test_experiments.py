@@ -1,10 +1,11 @@
 """Smoke runs of the experiment scripts: tiny configs, real code paths, JSON figures."""
 
 import json
+import math
 
 import pytest
 
-from experiments import bench_supernet, compare_strategies, ranking, tune_strategies
+from experiments import bench_ray, bench_supernet, compare_strategies, ranking, tune_strategies
 
 
 def test_bench_supernet_quick(capsys):
@@ -20,6 +21,22 @@ def test_ranking_quick(capsys):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == figures
     assert figures["n_archs"] == 4
     assert -1.0 <= figures["kendall_tau"] <= 1.0
+
+
+def test_bench_ray_quick(capsys):
+    figures = bench_ray.main(["--quick"])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == figures
+    overhead, throughput, rank = figures["overhead"], figures["throughput"], figures["ranking"]
+    assert overhead["failed"] == 0 and rank["failed"] == 0  # every evaluation was scored
+    assert 1 <= overhead["evaluations"] <= bench_ray.QUICK.budget
+    for name in ("in_process", "ray_in_flight_1", "ray_in_flight_2"):
+        assert overhead[f"{name}_s_per_eval"] > 0
+    assert all(math.isfinite(overhead[f"ray_in_flight_{k}_overhead_pct"]) for k in (1, 2))
+    assert throughput["evals_per_s_1_worker"] > 0 and throughput["evals_per_s_2_workers"] > 0
+    assert throughput["updates_applied_once"] and throughput["staleness_max"] >= 0
+    assert rank["n_archs"] == bench_ray.QUICK.ranking_archs
+    assert -1.0 <= rank["kendall_tau_1_process"] <= 1.0
+    assert -1.0 <= rank["kendall_tau_2_workers"] <= 1.0
 
 
 def test_compare_strategies_quick(capsys, tmp_path):
