@@ -34,9 +34,12 @@ FORMAT = 1  # bumped when the checkpoint's content changes
 class Snapshot:
     """Where the search loop stands at a checkpoint."""
 
-    asked: int  # architectures asked, evaluated and told
+    asked: int  # architectures asked
     key: jax.Array  # the loop's PRNG key
     strategy_state: Any
+    # Asked but not yet told (evaluations in flight on Ray workers), by index: the
+    # architecture's decisions. Empty for an in-process search.
+    pending: dict[int, list[int]] = dataclasses.field(default_factory=dict)
 
 
 class Checkpoints:
@@ -66,6 +69,7 @@ class Checkpoints:
         meta = {
             "format": FORMAT,
             "asked": snapshot.asked,
+            "pending": {str(i): arch for i, arch in snapshot.pending.items()},
             "key": np.asarray(jax.random.key_data(snapshot.key)).tolist(),
             "evaluator": counters,
         }
@@ -78,13 +82,15 @@ class Checkpoints:
         )
         self.last = snapshot.asked
 
-    def restore(self, strategy: Strategy, evaluator, *, at_most: int | None = None):
-        """Restores the newest readable checkpoint into `evaluator`; returns its `Snapshot`.
+    def restore(self, strategy: Strategy, evaluator, *, logged=None):
+        """Restores the newest usable checkpoint into `evaluator`; returns its `Snapshot`.
 
         Args:
           strategy: gives the shape of its state.
-          evaluator: receives its saved state (weights, optimizer state, batch position).
-          at_most: ignore checkpoints taken after this many evaluations.
+          evaluator: receives its saved state (weights, optimizer state, batch position);
+            anything with the `state` and `load_state` methods of `SharedWeightsEvaluator`.
+          logged: the indices the event log holds evaluations of; a checkpoint is usable
+            only if each index it counts as asked is logged or pending in it.
 
         Returns:
           The snapshot, or None when there is no readable checkpoint.
@@ -95,8 +101,6 @@ class Checkpoints:
         }
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
         for step in sorted(self._manager.all_steps(), reverse=True):
-            if at_most is not None and step > at_most:
-                continue
             try:
                 saved = self._manager.restore(
                     step,
@@ -107,6 +111,7 @@ class Checkpoints:
                 meta = saved.meta
                 if meta.get("format") != FORMAT or meta.get("asked") != step:
                     raise ValueError(f"meta {meta} is not a format-{FORMAT} checkpoint {step}")
+                pending = {int(i): arch for i, arch in meta["pending"].items()}
             except Exception as error:  # noqa: BLE001 - any unreadable checkpoint is skipped
                 warnings.warn(
                     f"checkpoint {self.path / str(step)} cannot be read ({error}); trying the "
@@ -114,11 +119,15 @@ class Checkpoints:
                     stacklevel=2,
                 )
                 continue
+            if logged is not None and any(
+                i not in logged and i not in pending for i in range(step)
+            ):
+                continue  # the log lost an evaluation this checkpoint counts as told
             if hasattr(evaluator, "load_state"):
                 evaluator.load_state(saved.state["evaluator"], meta["evaluator"])
             key = jax.random.wrap_key_data(np.asarray(meta["key"], np.uint32))
             self.last = step
-            return Snapshot(step, key, saved.state["strategy"])
+            return Snapshot(step, key, saved.state["strategy"], pending)
         return None
 
     def close(self) -> None:
@@ -152,19 +161,31 @@ def load_supernet(run_dir):
     config = read_config(run_dir)
     if config.evaluator != "shared":
         return None
-    if config.workers:
-        raise FileNotFoundError(
-            f"{run_dir} ran on Ray workers, whose shared weights are not checkpointed yet"
-        )
     space = load_space(config.space, channels=config.channels, cells_per_stage=config.cells)
     evaluator = make_evaluator(config, space, load_dataset(config.dataset))
     if not (run_dir / "checkpoints").is_dir():
         raise FileNotFoundError(f"{run_dir / 'checkpoints'} does not exist: no weights to load")
     checkpoints = Checkpoints(run_dir / "checkpoints", every=0)
+    target = _SharedWeights(evaluator) if config.workers else evaluator
     try:
-        snapshot = checkpoints.restore(make_strategy(config, space), evaluator)
+        snapshot = checkpoints.restore(make_strategy(config, space), target)
     finally:
         checkpoints.close()
     if snapshot is None:
         raise FileNotFoundError(f"{run_dir / 'checkpoints'} holds no readable checkpoint")
     return nnx.merge(evaluator.trainer.graphdef, evaluator.trainer.params)
+
+
+class _SharedWeights:
+    """The supernet weights of a search on Ray, as its checkpoints hold them: the leaves of
+    the parameters (see `nas.distributed.RayExecutor.state`), restored into `evaluator`."""
+
+    def __init__(self, evaluator):
+        self.evaluator = evaluator
+
+    def state(self) -> tuple[dict, dict]:
+        return {"params": jax.tree.leaves(self.evaluator.trainer.params)}, {}
+
+    def load_state(self, arrays: dict, meta: dict) -> None:
+        trainer = self.evaluator.trainer
+        trainer.params = jax.tree.unflatten(jax.tree.structure(trainer.params), arrays["params"])

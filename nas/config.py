@@ -54,7 +54,7 @@ class SearchConfig:
     initial: int = _opt(10, "bayesopt: random architectures before the surrogate takes over")
     top: int = _opt(5, "architectures to print at the end")
     checkpoint_every: int = _opt(
-        10, "evaluations between checkpoints of an in-process search (0: only the first)"
+        10, "evaluations between checkpoints of the search (0: only the first and the last)"
     )
     workers: int = _opt(0, "Ray workers evaluating architectures (0: evaluate in this process)")
     address: str | None = _opt(

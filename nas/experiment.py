@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import warnings
 from pathlib import Path
 
@@ -64,8 +63,8 @@ def run_search(config: SearchConfig, *, overwrite=False, progress=True, resume=F
     """Runs the search `config` describes; returns its records and the top (record, text)s.
 
     With ``config.workers >= 1`` the architectures are evaluated on Ray workers
-    (`nas.distributed`), asynchronously unless ``config.sync``; otherwise in this process,
-    checkpointed every ``config.checkpoint_every`` evaluations.
+    (`nas.distributed`), asynchronously unless ``config.sync``; otherwise in this process.
+    The search is checkpointed every ``config.checkpoint_every`` evaluations.
 
     Args:
       resume: continue the search in ``config.out`` from its last checkpoint (see
@@ -73,11 +72,6 @@ def run_search(config: SearchConfig, *, overwrite=False, progress=True, resume=F
     """
     started_ray = False
     if config.workers:
-        if resume:
-            raise ValueError(
-                "resuming a search that ran on Ray workers is not supported yet; rerun it, or "
-                "run it in this process (--workers 0) to make it resumable"
-            )
         from nas.distributed import init_ray
 
         started_ray = init_ray(config)  # before JAX initialises a backend in this process
@@ -137,7 +131,8 @@ def _run(config: SearchConfig, *, overwrite: bool, progress: bool, resume: bool)
     run_dir = RunDir(config.out, dataclasses.asdict(config), overwrite=overwrite, resume=resume)
     strategy = make_strategy(config, space)
     batch, asynchronous, executor = config.batch, False, None
-    checkpoints, start, logged = None, None, {}
+    start, logged = None, {}
+    checkpoints = Checkpoints(run_dir.path / "checkpoints", every=config.checkpoint_every)
     if config.workers:
         from nas.distributed import start_workers
 
@@ -152,18 +147,16 @@ def _run(config: SearchConfig, *, overwrite: bool, progress: bool, resume: bool)
             batch = max(config.batch, config.workers * config.in_flight)
     else:
         evaluator = make_evaluator(config, space, load_dataset(config.dataset))
-        checkpoints = Checkpoints(run_dir.path / "checkpoints", every=config.checkpoint_every)
-        if resume:
-            logged = logged_records(run_dir.events)
-            gap = next(i for i in itertools.count() if i not in logged)
-            start = checkpoints.restore(strategy, evaluator, at_most=gap)
-            run_dir.log("resume", checkpoint=start and start.asked, logged=len(logged))
-        if hasattr(evaluator, "warmup") and not evaluator.warmed_up:
-            with tqdm(
-                total=config.warmup_steps, desc="warm-up", unit="step", disable=not progress
-            ) as bar:
-                loss = evaluator.warmup(on_step=lambda: bar.update(1))
-            run_dir.log("warmup", loss=loss, steps=config.warmup_steps)
+    if resume:
+        logged = logged_records(run_dir.events)
+        start = checkpoints.restore(strategy, evaluator, logged=logged.keys())
+        run_dir.log("resume", checkpoint=start and start.asked, logged=len(logged))
+    if hasattr(evaluator, "warmup") and not evaluator.warmed_up:
+        with tqdm(
+            total=config.warmup_steps, desc="warm-up", unit="step", disable=not progress
+        ) as bar:
+            loss = evaluator.warmup(on_step=lambda: bar.update(1))
+        run_dir.log("warmup", loss=loss, steps=config.warmup_steps)
     bar = tqdm(total=config.budget, desc="search", unit="arch", disable=not progress)
 
     so_far: list[Record] = []
@@ -193,8 +186,7 @@ def _run(config: SearchConfig, *, overwrite: bool, progress: bool, resume: bool)
         bar.close()
         if executor is not None:
             run_dir.log("workers", **executor.close())
-        if checkpoints is not None:
-            checkpoints.close()
+        checkpoints.close()
     best = top(records, config.top)
     run_dir.write_results(_results(space, best, len(records)))
     run_dir.close()

@@ -13,9 +13,9 @@ Evaluations run on an `Executor`: in this process by default, or on Ray workers
 - asynchronous (``asynchronous=True``): keep the executor's `slots` evaluations in flight; ask
   one architecture whenever a slot frees, tell each score as it arrives.
 
-With `checkpoints` (in-process evaluation), the loop checkpoints itself, the strategy and the
-evaluator before the first evaluation, every `checkpoints.every` evaluations (whenever
-everything asked has been told), and at the end. A resumed search (`Resume`) starts from such
+With `checkpoints`, the loop checkpoints itself, the strategy and the evaluator (or the Ray
+executor's shared weights) before the first evaluation, every `checkpoints.every` evaluations
+(whenever every result has been told), and at the end. A resumed search (`Resume`) starts from such
 a checkpoint; the evaluations its event log holds beyond the checkpoint are asked again (the
 same seed asks the same architectures) but take their logged results instead of running again:
 they are neither logged nor told twice. Only an evaluator with state (shared weights) trains
@@ -110,8 +110,6 @@ def search(
     if budget < 1 or batch < 1:
         raise ValueError(f"budget and batch must be positive, got {budget} and {batch}")
     executor = evaluator if isinstance(evaluator, Executor) else InProcessExecutor(evaluator)
-    if checkpoints is not None and not isinstance(executor, InProcessExecutor):
-        raise ValueError("search: checkpoints need in-process evaluation")
     loop = _Loop(space, strategy, executor, seed, run_dir, on_record, resume or Resume(None, {}))
     loop.checkpoint(checkpoints)
     if asynchronous:
@@ -152,22 +150,38 @@ class _Loop:
             self.state = strategy.init(init_key)
             return
         self.key, self.state = resume.start.key, resume.start.strategy_state
-        for index in range(resume.start.asked):  # asked and told before the checkpoint
-            record = self.logged[index]
-            self.archs[index] = np.asarray(record.arch, np.int32)
+        pending = resume.start.pending
+        for index in range(resume.start.asked):  # asked (and but for `pending`, told) before
             self.asked += 1
-            if not record.cached:
-                self.seen[record.key] = record.score
-            self._record(record, log=False)
-        self.untold = []
+            if index in self.logged:
+                record = self.logged[index]
+                self.archs[index] = np.asarray(record.arch, np.int32)
+                if not record.cached:
+                    self.seen[record.key] = record.score
+                self._record(record, log=False)
+                if index not in pending:
+                    self.untold.remove(index)
+            else:  # in flight when the search stopped, never logged: evaluate it again
+                self.archs[index] = np.asarray(pending[index], np.int32)
+                self.waiting.setdefault(self.space.key(self.archs[index]), [])
+                self.executor.submit(index, self.archs[index])
 
     def checkpoint(self, checkpoints: Checkpoints | None, final: bool = False) -> None:
-        """Checkpoints the search if one is due (or it ended) and everything asked was told."""
-        if checkpoints is None or self.untold or self.executor.pending():
+        """Checkpoints the search if one is due (or it ended) and every record was told.
+
+        Evaluations still in flight (on Ray workers) are kept in the checkpoint as pending:
+        a resumed search takes their results from the log, or evaluates them again.
+        """
+        if checkpoints is None or self.untold:
             return
         if checkpoints.due(self.asked) or (final and checkpoints.last != self.asked):
-            snapshot = Snapshot(self.asked, self.key, self.state)
-            checkpoints.save(snapshot, self.executor.evaluator)
+            pending = {
+                i: [int(a) for a in self.archs[i]]
+                for i in range(self.asked)
+                if i not in self.records
+            }
+            snapshot = Snapshot(self.asked, self.key, self.state, pending)
+            checkpoints.save(snapshot, getattr(self.executor, "evaluator", self.executor))
 
     def ask(self, n: int) -> list[int]:
         """Asks for `n` architectures and submits each new one; returns their indices.
@@ -229,7 +243,7 @@ class _Loop:
                 "changed since the search started"
             )
         if not record.cached:
-            if record.steps:
+            if record.steps and hasattr(self.executor, "replay"):
                 self.executor.replay(arch)
             self.seen[record.key] = record.score
         self._record(record, log=False)

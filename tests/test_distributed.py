@@ -9,8 +9,10 @@ import functools
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ ray = pytest.importorskip("ray")
 from nas.cli import main  # noqa: E402
 from nas.config import SearchConfig  # noqa: E402
 from nas.distributed import WeightStore, start_workers, worker_options  # noqa: E402
-from nas.experiment import make_evaluator, run_search  # noqa: E402
+from nas.experiment import make_evaluator, resume_search, run_search  # noqa: E402
 from nas.rundir import RunDir  # noqa: E402
 from nas.search import search  # noqa: E402
 from nas.space import load_space  # noqa: E402
@@ -236,3 +238,34 @@ def test_workers_sharing_a_gpu_get_their_share_of_its_memory():
     assert env["XLA_PYTHON_CLIENT_MEM_FRACTION"] == env["XLA_CLIENT_MEM_FRACTION"] == "0.237"
     whole = worker_options(SearchConfig(workers=2, gpus_per_worker=1, tpus_per_worker=4))
     assert "runtime_env" not in whole and whole["resources"] == {"TPU": 4}
+
+
+def test_a_search_on_workers_killed_mid_run_resumes_and_loses_nothing(
+    local_ray, tmp_path, compile_cache
+):
+    out, budget = tmp_path / "run", 10
+    flags = ["--workers", "1", "--budget", str(budget), "--checkpoint-every", "2"]
+    flags += ["--strategy", "evolution", "--population", "4", "--tournament", "2"]
+    command = [sys.executable, "-m", "nas", "search", *flags, *TINY_FLAGS]
+    command += ["--compile-cache", str(compile_cache), "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        log = out / "events.jsonl"
+        if log.exists() and log.read_text().count('"event": "eval"') >= 5:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the search ended before it was killed"
+    os.kill(process.pid, signal.SIGKILL)  # the driver; its workers die with it
+    process.wait()
+    before = [e for e in events(out) if e["event"] == "eval"]
+
+    records, _ = resume_search(out, {"workers": 1}, progress=False)
+
+    log = events(out)
+    evals = [e for e in log if e["event"] == "eval"]
+    assert_each_index_once(evals, budget)
+    assert evals[: len(before)] == before  # nothing logged before the kill is lost or redone
+    (resumed,) = [e for e in log if e["event"] == "resume"]
+    assert resumed["checkpoint"] is not None and resumed["checkpoint"] >= 2
+    assert [r.index for r in records] == list(range(budget))

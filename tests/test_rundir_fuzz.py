@@ -114,5 +114,5 @@ def _written_by(cmd: str, path, run) -> bool:
     """Files a command writes as its output (not inputs it may not destroy)."""
     outputs = {"report": run / "report", "export": run / "export2", "retrain": run / "retrain"}
     if cmd == "resume":  # it writes the results again, and checkpoints
-        return path == run / "results.json" or "checkpoints" in path.parts
+        return path.name in ("results.json", "best.json") or "checkpoints" in path.parts
     return cmd in outputs and outputs[cmd] in path.parents

@@ -122,6 +122,19 @@ class RayExecutor:
 
     # -- the rest ----------------------------------------------------------------------------
 
+    def state(self) -> tuple[dict, dict]:
+        """What a checkpoint keeps of a search on Ray: the shared weights' current version."""
+        if self.store is None:
+            return {}, {}
+        _, ref = ray.get(self.store.pull.remote())
+        return {"params": ray.get(ref) if isinstance(ref, ray.ObjectRef) else ref}, {}
+
+    def load_state(self, arrays: dict, meta: dict) -> None:
+        """Puts a checkpoint's shared weights into the store (the workers' optimizer states
+        start again from the warm-up's)."""
+        if self.store is not None:
+            ray.get(self.store.load.remote([np.asarray(p) for p in arrays["params"]]))
+
     def stats(self) -> dict:
         """Fault counts, the nodes used, and the weight store's version and staleness."""
         store = ray.get(self.store.stats.remote()) if self.store is not None else {}

@@ -58,6 +58,15 @@ class WeightStore:
         self.version = 0
         return self.version
 
+    def load(self, params: list) -> int:
+        """Replaces the weights (a resumed search's checkpoint) as a new version."""
+        self._check()
+        if [np.shape(p) for p in params] != [p.shape for p in self._params]:
+            raise ValueError("load: the weights are not those of this supernet")
+        self._params = [np.array(p, copy=True) for p in params]
+        self.version += 1
+        return self.version
+
     def pull(self) -> tuple[int, object]:
         """The current version and its weights: a Ray `ObjectRef` inside an actor, else a list."""
         self._check()
