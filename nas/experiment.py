@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from pathlib import Path
 
@@ -213,9 +214,14 @@ def told_before(events: list[dict]) -> set[int]:
 
 
 def logged_records(events: list[dict]) -> dict[int, Record]:
-    """The evaluations of an event log, by index; a malformed one is skipped with a warning
-    (the resumed search evaluates it again)."""
-    records = {}
+    """The evaluations of an event log, by index (the last one logged for an index); a
+    malformed one is skipped with a warning (a resumed search evaluates it again)."""
+    return {index: record for index, (record, _) in logged_evaluations(events).items()}
+
+
+def logged_evaluations(events: list[dict]) -> dict[int, tuple[Record, float]]:
+    """`logged_records`, each with the wall time of its event."""
+    logged = {}
     for event in events:
         if event["event"] != "eval":
             continue
@@ -223,8 +229,9 @@ def logged_records(events: list[dict]) -> dict[int, Record]:
             record = Record.from_json(event)
         except (KeyError, TypeError, ValueError) as error:
             warnings.warn(
-                f"event log: malformed evaluation {event} ({error!r}); skipped", stacklevel=2
+                f"event log: malformed evaluation {event} ({error!r}); skipped", stacklevel=3
             )
             continue
-        records[record.index] = record
-    return records
+        time = event.get("time")
+        logged[record.index] = (record, float(time) if isinstance(time, int | float) else math.nan)
+    return logged

@@ -7,11 +7,9 @@ architectures come from the event log.
 from __future__ import annotations
 
 import dataclasses
-import math
-import warnings
 from pathlib import Path
 
-from nas.experiment import read_config
+from nas.experiment import logged_evaluations, read_config
 from nas.rundir import read_events, read_json
 from nas.search import Record, top
 from nas.space import SearchSpace, load_space
@@ -98,16 +96,5 @@ def load_run(path) -> Run:
 
 def _evaluations(events: list[dict]) -> tuple[list[Record], list[float]]:
     """The evaluations of an event log, one per index (the last logged), in log order."""
-    logged: dict[int, tuple[Record, float]] = {}
-    for event in events:
-        if event["event"] != "eval":
-            continue
-        try:
-            record = Record.from_json(event)
-        except (KeyError, TypeError, ValueError) as error:
-            warnings.warn(
-                f"event log: malformed evaluation {event} ({error!r}); skipped", stacklevel=3
-            )
-            continue
-        logged[record.index] = (record, float(event.get("time", math.nan)))
-    return [r for r, _ in logged.values()], [t for _, t in logged.values()]
+    logged = logged_evaluations(events).values()
+    return [r for r, _ in logged], [t for _, t in logged]
