@@ -60,14 +60,17 @@ class SearchConfig:
     address: str | None = _opt(
         None, "Ray cluster address (default: $RAY_ADDRESS, else start a local Ray for the workers)"
     )
-    in_flight: int = _opt(2, "Ray: evaluations queued on each worker at once")
+    in_flight: int = _opt(2, "Ray: calls queued on each worker at once")
+    per_call: int = _opt(
+        1, "Ray: evaluations in one call to a worker (more for evaluations of a few milliseconds)"
+    )
     cpus_per_worker: float = _opt(1.0, "Ray: CPUs each worker reserves")
     gpus_per_worker: float = _opt(0.0, "Ray: GPUs each worker reserves (a fraction shares a GPU)")
     tpus_per_worker: float = _opt(0.0, "Ray: TPU chips each worker reserves (Ray's TPU resource)")
     sync: bool = _opt(
         False,
-        "Ray: synchronous rounds of max(batch, workers x in_flight) architectures, reproducible "
-        "from the seed, instead of asking one architecture whenever a worker slot frees",
+        "Ray: synchronous rounds of max(batch, workers x in_flight x per_call) architectures, "
+        "reproducible from the seed, instead of asking one whenever a worker slot frees",
     )
     compile_cache: str | None = _opt(
         None, "Ray: the workers' persistent JAX compilation cache (default: OUT/jax_cache)"
@@ -87,6 +90,7 @@ class SearchConfig:
             "top",
             "initial",
             "in_flight",
+            "per_call",
         )
         for name in positive:
             if getattr(self, name) < 1:

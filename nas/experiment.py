@@ -145,7 +145,7 @@ def _run(config: SearchConfig, *, overwrite: bool, progress: bool, resume: bool)
             run_dir.log("warmup", loss=loss, steps=config.warmup_steps, where="worker")
         evaluator, asynchronous = executor, not config.sync
         if config.sync:
-            batch = max(config.batch, config.workers * config.in_flight)
+            batch = max(config.batch, executor.slots)
     else:
         evaluator = make_evaluator(config, space, load_dataset(config.dataset))
     if resume:

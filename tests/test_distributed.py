@@ -22,6 +22,7 @@ ray = pytest.importorskip("ray")
 from nas.cli import main  # noqa: E402
 from nas.config import SearchConfig  # noqa: E402
 from nas.distributed import WeightStore, start_workers, worker_options  # noqa: E402
+from nas.evaluators import EvalResult  # noqa: E402
 from nas.experiment import make_evaluator, resume_search, run_search  # noqa: E402
 from nas.rundir import RunDir  # noqa: E402
 from nas.search import search  # noqa: E402
@@ -269,3 +270,23 @@ def test_a_search_on_workers_killed_mid_run_resumes_and_loses_nothing(
     (resumed,) = [e for e in log if e["event"] == "resume"]
     assert resumed["checkpoint"] is not None and resumed["checkpoint"] >= 2
     assert [r.index for r in records] == list(range(budget))
+
+
+class DecisionSum:
+    """An evaluator of a few microseconds, as a tabular benchmark's: the sum of the decisions."""
+
+    def __init__(self, config, space, data, planned_evaluations=None):
+        pass
+
+    def evaluate(self, arch):
+        return EvalResult(float(np.sum(arch)), 0, 0.0)
+
+
+def test_short_evaluations_go_several_to_a_call(local_ray, tmp_path, compile_cache):
+    config = SearchConfig(workers=2, budget=24, in_flight=2, per_call=4, **TINY)
+    executor, loss = start_workers(config, make_evaluator=DecisionSum)
+    assert loss is None and executor.store is None and executor.slots == 16
+    records, stats = run(config, executor, tmp_path)
+    assert all(r.score == sum(r.arch) for r in records)
+    trained = sum(not r.cached for r in records)
+    assert math.ceil(trained / 4) <= stats["calls"] < trained  # several evaluations a call

@@ -123,6 +123,11 @@ def start_workers(
         ray.kill(store)
         store = None
     executor = RayExecutor(
-        workers, store=store, in_flight=config.in_flight, sync=config.sync, replace=make
+        workers,
+        store=store,
+        in_flight=config.in_flight,
+        sync=config.sync,
+        per_call=config.per_call,
+        replace=make,
     )
     return executor, loss

@@ -58,6 +58,8 @@ class RayExecutor:
       store: the `WeightStore` actor (None: no shared weights).
       in_flight: calls outstanding per worker.
       sync: pin each round's weights and assign evaluations to workers by ticket.
+      per_call: evaluations sent to a worker in one call (more than 1 for evaluations of a
+        few milliseconds, such as a tabular benchmark's, which a call each would not pay for).
       replace: ``replace(i)`` creates a new actor for worker slot `i` that stayed dead.
       max_attempts: worker deaths one evaluation may cause before it is recorded as failed.
       max_replacements: new actors created in all before the executor gives up on a slot
@@ -72,27 +74,33 @@ class RayExecutor:
         store=None,
         in_flight: int = 2,
         sync: bool = False,
+        per_call: int = 1,
         replace: Callable[[int], object] | None = None,
         max_attempts: int = 3,
         max_replacements: int | None = None,
         start_timeout: float = 600.0,
     ):
-        if not workers or in_flight < 1:
-            raise ValueError(f"RayExecutor needs workers and in_flight >= 1, got {in_flight}")
+        if not workers or in_flight < 1 or per_call < 1:
+            raise ValueError(
+                f"RayExecutor needs workers, in_flight >= 1 and per_call >= 1, got {in_flight} "
+                f"and {per_call}"
+            )
         self.workers, self.store, self.in_flight, self.sync = list(workers), store, in_flight, sync
-        self.slots = len(self.workers) * in_flight
+        self.per_call = per_call
+        self.slots = len(self.workers) * in_flight * per_call
         self._replace, self.max_attempts, self.start_timeout = replace, max_attempts, start_timeout
         self.max_replacements = 2 * len(workers) if max_replacements is None else max_replacements
         self._tickets = itertools.count()
         self._queue: deque[_Job] = deque()
-        self._running: dict[ray.ObjectRef, tuple[int, _Job, object]] = {}  # slot, job, actor
+        self._running: dict[ray.ObjectRef, tuple[int, list[_Job], object]] = {}  # slot, jobs, actor
         self._checks: dict[ray.ObjectRef, int] = {}  # info() calls on workers not up
         self._load = [0] * len(self.workers)
         self._up = [False] * len(self.workers)
         self.info: dict[int, dict] = {}  # each worker slot's latest info()
         self._done: list[tuple[int, EvalResult]] = []
         self._pin, self._last_error = None, None
-        self.events = {"retries": 0, "recovered": 0, "replaced": 0, "lost_evaluations": 0}
+        self.events = {"calls": 0, "retries": 0, "recovered": 0, "replaced": 0}
+        self.events["lost_evaluations"] = 0
         for w, worker in enumerate(self.workers):
             self._checks[worker.info.remote()] = w
 
@@ -172,10 +180,16 @@ class RayExecutor:
             if w is None:
                 waiting.append(job)
                 continue
+            jobs, others = [job], deque()
+            while self._queue and len(jobs) < self.per_call:  # more for the same worker
+                other = self._queue.popleft()
+                (jobs if self._pick(other) == w else others).append(other)
+            self._queue.extendleft(reversed(others))
             actor = self.workers[w]
-            ref = actor.evaluate.remote(job.index, job.ticket, job.arch, job.pinned)
-            self._running[ref] = (w, job, actor)
+            calls = [(j.index, j.ticket, j.arch, j.pinned) for j in jobs]
+            self._running[actor.evaluate_batch.remote(calls)] = (w, jobs, actor)
             self._load[w] += 1
+            self.events["calls"] += 1
         self._queue = waiting
 
     def _pick(self, job: _Job) -> int | None:
@@ -209,22 +223,24 @@ class RayExecutor:
         self._dispatch()
 
     def _finished(self, ref) -> None:
-        w, job, actor = self._running.pop(ref)
+        w, jobs, actor = self._running.pop(ref)
         self._load[w] -= 1
         try:
-            self._done.append((job.index, ray.get(ref)))
+            self._done.extend((job.index, result) for job, result in zip(jobs, ray.get(ref)))
         except WORKER_LOST as error:
             self._last_error = _short(error)
-            job.attempts += 1
-            self.events["retries"] += 1
-            if job.attempts < self.max_attempts:
-                self._queue.appendleft(job)
-            else:
-                self._fail(job, f"its worker died {job.attempts} times: {_short(error)}")
+            for job in reversed(jobs):  # back to the front of the queue, in order
+                job.attempts += 1
+                self.events["retries"] += 1
+                if job.attempts < self.max_attempts:
+                    self._queue.appendleft(job)
+                else:
+                    self._fail(job, f"its worker died {job.attempts} times: {_short(error)}")
             if actor is self.workers[w]:  # not an actor already replaced
                 self._check(w)
         except RayError as error:  # the worker's own code raised outside its guard
-            self._fail(job, _short(error))
+            for job in jobs:
+                self._fail(job, _short(error))
 
     def _fail(self, job: _Job, error: str) -> None:
         self.events["lost_evaluations"] += 1

@@ -103,6 +103,10 @@ class EvalWorker:
         self._pulled, self._needs_opt_state = params, False
         return loss
 
+    def evaluate_batch(self, calls: list[tuple]) -> list[EvalResult]:
+        """`evaluate` for each ``(index, ticket, arch, pinned)`` of `calls`, in order."""
+        return [self.evaluate(*call) for call in calls]
+
     def evaluate(self, index: int, ticket: int, arch, pinned=None) -> EvalResult:
         """Scores `arch`, the search's `index`-th architecture; never raises.
 
