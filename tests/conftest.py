@@ -1,8 +1,15 @@
 """Shared fixtures: tiny versions of every built-in space, so tests compile in seconds."""
 
+import os
+import tempfile
+
 import pytest
 
 from search_spaces import SPACES
+
+# matplotlib's font cache lives in the user's home by default, shared by every environment on
+# the machine; one built by an environment since deleted names font files that are gone.
+os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="mpl-"))
 
 TINY = {"channels": 4, "cells_per_stage": 1}
 

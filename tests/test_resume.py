@@ -58,7 +58,8 @@ def test_a_search_killed_mid_run_resumes_to_the_same_result(finished, tmp_path):
         if events.exists() and events.read_text().count('"event": "eval"') >= 5:
             break
         time.sleep(0.05)
-    assert process.poll() is None, f"the search ended before it was killed: {process.stderr}"
+    if process.poll() is not None:
+        pytest.fail(f"the search ended before it was killed:\n{process.stderr.read().decode()}")
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     killed_at = len(evaluations(out))
