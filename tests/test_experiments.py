@@ -8,6 +8,7 @@ import pytest
 from experiments import bench_ray, bench_supernet, compare_strategies, ranking, tune_strategies
 
 
+@pytest.mark.slow
 def test_bench_supernet_quick(capsys):
     figures = bench_supernet.main(["--quick"])
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == figures
@@ -16,6 +17,7 @@ def test_bench_supernet_quick(capsys):
         assert figures[name]["step_ratio"] > 0 and figures[name]["speedup"] > 0
 
 
+@pytest.mark.slow
 def test_ranking_quick(capsys):
     figures = ranking.main(["--quick"])
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == figures
@@ -23,6 +25,7 @@ def test_ranking_quick(capsys):
     assert -1.0 <= figures["kendall_tau"] <= 1.0
 
 
+@pytest.mark.slow
 def test_bench_ray_quick(capsys):
     figures = bench_ray.main(["--quick"])
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == figures

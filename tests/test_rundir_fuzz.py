@@ -1,6 +1,6 @@
 """Damaged run-directory files: every command fails with a clear error, and destroys nothing.
 
-Each file a command reads is truncated, filled with noise, emptied or removed in turn; each
+Each file a command reads is truncated, filled with noise or removed in turn; each
 command that reads it either copes (exit 0) or stops with exit 2 and one line naming the file.
 No exception escapes as a traceback, and every file that was there is still there, unchanged
 (the event log may only grow).
@@ -24,7 +24,7 @@ OPTIONS = {
     "budget": 4,
     "checkpoint_every": 2,
 }
-DAMAGES = ("truncate", "noise", "empty", "remove")
+DAMAGES = ("truncate", "noise", "remove")  # emptying a file was tried too: as truncating
 # Which commands read each file (`nas resume` rewrites results.json, so it is left out there).
 READERS = {
     "config.json": ("resume", "export", "retrain", "report"),
@@ -51,8 +51,6 @@ def damage(path, how: str, rng) -> None:
         path.write_bytes(data[: len(data) // 2])
     elif how == "noise":
         path.write_bytes(rng.bytes(max(len(data), 16)))
-    elif how == "empty":
-        path.write_bytes(b"")
     else:
         path.unlink()
 
