@@ -108,11 +108,11 @@ class RayExecutor:
 
     def submit(self, index: int, arch: np.ndarray) -> None:
         self._queue.append(_Job(index, next(self._tickets), np.asarray(arch), self._pin))
-        self._dispatch()
+        self._dispatch(flush=False)
 
     def poll(self, block: bool) -> list[tuple[int, EvalResult]]:
         while True:
-            self._collect(block and not self._done)
+            self._collect(block and not self._done, flush=block)
             if self._done or not block or not (self._running or self._queue):
                 break
         done, self._done = self._done, []
@@ -172,7 +172,9 @@ class RayExecutor:
                 )
             self._checked(ready[0])
 
-    def _dispatch(self) -> None:
+    def _dispatch(self, flush: bool) -> None:
+        """Sends queued jobs to free workers, `per_call` to a call. A shorter call goes only
+        with `flush`: when the search loop is about to wait, so that no more jobs are coming."""
         waiting = deque()
         while self._queue:
             job = self._queue.popleft()
@@ -185,6 +187,9 @@ class RayExecutor:
                 other = self._queue.popleft()
                 (jobs if self._pick(other) == w else others).append(other)
             self._queue.extendleft(reversed(others))
+            if len(jobs) < self.per_call and not flush:
+                waiting.extend(jobs)
+                continue
             actor = self.workers[w]
             calls = [(j.index, j.ticket, j.arch, j.pinned) for j in jobs]
             self._running[actor.evaluate_batch.remote(calls)] = (w, jobs, actor)
@@ -202,10 +207,11 @@ class RayExecutor:
                 return home if home in free else None
         return min(free, key=lambda w: self._load[w], default=None)
 
-    def _collect(self, block: bool) -> None:
+    def _collect(self, block: bool, flush: bool) -> None:
+        self._dispatch(flush)
         refs = [*self._running, *self._checks]
         if not refs:
-            if self._queue:
+            if self._queue and flush:
                 raise RuntimeError(
                     f"every Ray worker is dead and {self.max_replacements} replacements are "
                     f"used up; {len(self._queue)} evaluations cannot run. Last worker error: "
@@ -220,7 +226,7 @@ class RayExecutor:
                 self._checked(ref)
             else:
                 self._finished(ref)
-        self._dispatch()
+        self._dispatch(flush)
 
     def _finished(self, ref) -> None:
         w, jobs, actor = self._running.pop(ref)
