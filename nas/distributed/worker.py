@@ -131,12 +131,12 @@ class EvalWorker:
                 self._needs_opt_state = False
             loss = evaluator.train_path(arch, self._stream(index))
             delta = None
-            if np.isfinite(loss):
+            if np.isfinite(loss) and evaluator.write_back:
                 trained = jax.tree.leaves(evaluator.trainer.params)
                 delta = [np.asarray(new) - old for new, old in zip(trained, base)]
             ray.get(self.store().push.remote(ticket, delta, version))
             pushed = True
-            if delta is None:
+            if not np.isfinite(loss):
                 return EvalResult(
                     float("nan"), evaluator.train_steps, timer(), f"training loss {loss}"
                 )

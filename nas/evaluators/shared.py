@@ -3,9 +3,8 @@
 An architecture inherits the supernet's current weights, trains its own path for
 `train_steps` steps (the updated weights stay in the supernet), and is scored by its accuracy
 on the validation split. Before the first evaluation, `warmup_steps` steps train the supernet on
-uniformly sampled paths (single-path one-shot warm-up; Guo et al., "Single Path One-Shot Neural
-Architecture Search with Uniform Sampling", ECCV 2020). One compiled train step and one eval
-step serve every architecture.
+sampled paths (`nas.evaluators.paths`). One compiled train step and one eval step serve every
+architecture.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import numpy as np
 
 from nas.data import BatchStream, Dataset
 from nas.evaluators.base import EvalResult, Timer
+from nas.evaluators.paths import warmup_paths
 from nas.space import SearchSpace
 from nas.supernet import supernet
 from nas.train import TrainConfig, Trainer
@@ -29,11 +29,15 @@ class SharedWeightsEvaluator:
       space: the search space.
       data: the dataset; training batches come from its train split, scores from validation.
       train_steps: steps each architecture trains its path before it is scored.
-      warmup_steps: uniform-path steps before the first evaluation.
+      warmup_steps: sampled-path steps before the first evaluation.
       config: optimizer settings; the schedule spans warm-up plus `planned_evaluations`.
       planned_evaluations: how many evaluations the schedule plans for.
       seed: seeds the weights, the batch order and the warm-up paths.
       scan_edges: build the supernet with scanned edges (faster compile, slower steps).
+      sampling: how the warm-up samples paths, ``"uniform"`` or ``"fair"``.
+      write_back: keep each architecture's training in the supernet; False trains the path on
+        a copy that is dropped after scoring (fine-tuning only).
+      score_samples: validation examples each score is measured on (None: all of them).
     """
 
     def __init__(
@@ -47,8 +51,12 @@ class SharedWeightsEvaluator:
         planned_evaluations: int = 100,
         seed: int = 0,
         scan_edges: bool = False,
+        sampling: str = "uniform",
+        write_back: bool = True,
+        score_samples: int | None = None,
     ):
         self.space, self.data = space, data
+        self.sampling, self.write_back, self.score_samples = sampling, write_back, score_samples
         self.train_steps, self.warmup_steps, self.seed = train_steps, warmup_steps, seed
         net = supernet(space, data.input_shape, data.num_classes, seed=seed, scan_edges=scan_edges)
         total = warmup_steps + train_steps * planned_evaluations
@@ -57,12 +65,13 @@ class SharedWeightsEvaluator:
         self.warmed_up = False
 
     def warmup(self, on_step: Callable[[], None] | None = None) -> float:
-        """Trains the supernet on uniformly sampled paths; returns the mean loss.
+        """Trains the supernet on sampled paths; returns the mean loss.
 
         Args:
           on_step: called after each step (for a progress bar).
         """
-        archs = np.asarray(self.space.sample(jax.random.key(self.seed), self.warmup_steps))
+        key = jax.random.key(self.seed)
+        archs = warmup_paths(self.space, key, self.warmup_steps, self.sampling)
         losses = []
         for arch in archs:
             losses.append(self._step(arch))
@@ -77,10 +86,14 @@ class SharedWeightsEvaluator:
             self.warmup()
         timer = Timer()
         arch = self.space.validate(arch)
+        before = (self.trainer.params, self.trainer.opt_state)
         loss = self.train_path(arch)
+        score = self.score(arch) if np.isfinite(loss) else float("nan")
+        if not self.write_back:
+            self.trainer.params, self.trainer.opt_state = before
         if not np.isfinite(loss):
-            return EvalResult(float("nan"), self.train_steps, timer(), f"training loss {loss}")
-        return EvalResult(self.score(arch), self.train_steps, timer())
+            return EvalResult(score, self.train_steps, timer(), f"training loss {loss}")
+        return EvalResult(score, self.train_steps, timer())
 
     def train_path(self, arch: np.ndarray, stream: BatchStream | None = None) -> float:
         """Trains the path of `arch` (validated) for `train_steps` steps; returns the mean loss.
@@ -101,7 +114,8 @@ class SharedWeightsEvaluator:
 
     def score(self, arch: np.ndarray) -> float:
         """The validation accuracy of `arch` with the supernet's current weights."""
-        accuracy, _ = self.trainer.evaluate(self.data.x_val, self.data.y_val, arch)
+        n = self.score_samples
+        accuracy, _ = self.trainer.evaluate(self.data.x_val[:n], self.data.y_val[:n], arch)
         return accuracy
 
     def compile(self) -> None:
@@ -121,7 +135,11 @@ class SharedWeightsEvaluator:
         A resumed search calls this for each evaluation logged after its last checkpoint, so
         the weights come out as they were when the search stopped.
         """
-        self.train_path(self.space.validate(arch))
+        if self.write_back:
+            self.train_path(self.space.validate(arch))
+        else:  # the weights stay; only the batches move on
+            for _ in range(self.train_steps):
+                self.stream.next()
 
     def state(self) -> tuple[dict, dict]:
         """What a checkpoint keeps: the arrays (weights, optimizer state) and plain counters."""

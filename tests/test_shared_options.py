@@ -1,0 +1,78 @@
+"""The shared-weights evaluator's options: warm-up sampling, write-back, scoring data."""
+
+import jax
+import numpy as np
+import pytest
+
+from nas.data import load_digits
+from nas.evaluators import SharedWeightsEvaluator
+from nas.evaluators.paths import warmup_paths
+from nas.train import TrainConfig
+from search_spaces import darts, nb201
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits()
+
+
+def evaluator(digits, **options):
+    space = nb201(channels=4, cells_per_stage=1)
+    config = TrainConfig(batch_size=32)
+    return SharedWeightsEvaluator(
+        space, digits, train_steps=3, warmup_steps=4, config=config, **options
+    )
+
+
+def leaves(e):
+    return [np.asarray(x) for x in jax.tree.leaves(e.trainer.params)]
+
+
+@pytest.mark.parametrize("space", [nb201(), darts()], ids=["nb201", "darts"])
+def test_fair_paths_train_every_choice_equally_often(space):
+    n = 23
+    paths = warmup_paths(space, jax.random.key(0), n, "fair")
+    assert paths.shape == (n, space.n_decisions) and paths.dtype == np.int32
+    for column, size in zip(paths.T, space.cardinalities):
+        counts = np.bincount(column, minlength=size)
+        assert len(counts) == size and counts.max() - counts.min() <= 1
+    space.validate(paths[0])
+
+
+def test_uniform_paths_are_the_spaces_samples():
+    space, key = nb201(), jax.random.key(3)
+    np.testing.assert_array_equal(warmup_paths(space, key, 5), space.sample(key, 5))
+
+
+def test_an_unknown_sampling_is_refused():
+    with pytest.raises(ValueError, match="unknown warm-up sampling 'fiar'.*uniform"):
+        warmup_paths(nb201(), jax.random.key(0), 3, "fiar")
+
+
+def test_without_write_back_a_path_is_scored_as_with_it_and_the_weights_stay(digits):
+    kept, dropped = evaluator(digits), evaluator(digits, write_back=False)
+    kept.warmup(), dropped.warmup()
+    arch = kept.space.sample(jax.random.key(1))
+    before = leaves(dropped)
+    assert dropped.evaluate(arch).score == kept.evaluate(arch).score
+    for a, b in zip(before, leaves(dropped)):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, leaves(kept)))
+
+
+def test_replay_without_write_back_moves_the_batches_on_only(digits):
+    live, resumed = evaluator(digits, write_back=False), evaluator(digits, write_back=False)
+    live.warmup(), resumed.warmup()
+    first, second = (live.space.sample(k) for k in jax.random.split(jax.random.key(2)))
+    live.evaluate(first)
+    resumed.replay(first)
+    assert resumed.stream.state() == live.stream.state()
+    assert resumed.evaluate(second).score == live.evaluate(second).score
+
+
+def test_score_samples_scores_the_first_validation_examples(digits):
+    e = evaluator(digits, score_samples=50)
+    arch = e.space.validate(e.space.sample(jax.random.key(4)))
+    accuracy, _ = e.trainer.evaluate(digits.x_val[:50], digits.y_val[:50], arch)
+    assert e.score(arch) == accuracy
+    assert round(accuracy * 50) == accuracy * 50  # a count out of 50
