@@ -36,7 +36,6 @@ line printed is a JSON object of the figures.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import tempfile
 import time
@@ -48,6 +47,7 @@ import ray
 from scipy import stats
 
 from experiments import entry, ranking
+from experiments.ground_truth import Standalone, sample_archs, standalone_accuracies
 from nas.config import SearchConfig
 from nas.data import load_dataset, load_digits
 from nas.distributed import enable_compilation_cache, start_workers
@@ -232,23 +232,12 @@ def ranking_config(config: Config) -> ranking.Config:
     )
 
 
-def ground_truth(space, data, archs, rank: ranking.Config, cache: str) -> list[float]:
-    """`ranking.standalone_accuracies`, kept as JSON in the directory `cache` ("": not kept)."""
-    name = (
-        f"standalone-{space.name}-c{rank.channels}-k{rank.cells_per_stage}-e"
-        f"{rank.standalone_epochs}-b{rank.batch_size}-s{rank.seed}-n{len(archs)}.json"
-    )
-    path = Path(cache) / name if cache else None
-    listed = [a.tolist() for a in archs]
-    if path is not None and path.exists():
-        saved = json.loads(path.read_text())
-        if saved["archs"] == listed:
-            return saved["accuracies"]
-    truth = ranking.standalone_accuracies(space, data, archs, rank)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"archs": listed, "accuracies": truth}))
-    return truth
+def ground_truth(space, data, archs, rank: ranking.Config, cache: str) -> np.ndarray:
+    """Stand-alone accuracies (one seed), kept in the directory `cache` ("": not kept)."""
+    name = f"standalone-{space.name}-c{rank.channels}-k{rank.cells_per_stage}.json"
+    how = Standalone(rank.standalone_epochs, rank.batch_size, seeds=1)
+    runs = standalone_accuracies(space, data, archs, how, Path(cache) / name if cache else None)
+    return runs[:, 0]
 
 
 def worker_scores(archs, rank: ranking.Config, cache_dir: str) -> tuple[list[float], dict]:
@@ -281,9 +270,9 @@ def ranking_check(config: Config, cache_dir: str) -> dict:
     rank = ranking_config(config)
     data = load_digits(seed=rank.seed)
     space = nb201(channels=rank.channels, cells_per_stage=rank.cells_per_stage)
-    archs = ranking.sample_archs(space, rank.n_archs, rank.seed)
+    archs = sample_archs(space, rank.n_archs, rank.seed)
     truth = ground_truth(space, data, archs, rank, config.cache)
-    single = ranking.shared_scores(space, data, archs, rank)
+    single = ranking.shared_scores(space, data, archs, rank, {}, rank.seed)
     workers, store = worker_scores(archs, rank, cache_dir)
     tau_single = float(stats.kendalltau(truth, single)[0])
     tau_workers = float(stats.kendalltau(truth, workers)[0])
