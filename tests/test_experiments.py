@@ -21,8 +21,11 @@ def test_bench_supernet_quick(capsys):
 def test_ranking_quick(capsys):
     figures = ranking.main(["--quick"])
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == figures
-    assert figures["n_archs"] == 4
-    assert -1.0 <= figures["kendall_tau"] <= 1.0
+    assert figures["n_archs"] == ranking.QUICK.n_archs
+    assert -1.0 <= figures["ceiling_kendall_tau"] <= 1.0
+    for method in ranking.QUICK.methods:
+        tau, half_width = figures["methods"][method]["kendall_tau"]
+        assert -1.0 <= tau <= 1.0 and half_width >= 0.0
 
 
 @pytest.mark.slow
