@@ -40,6 +40,7 @@ METHODS = {
     "frozen": {"train_steps": 0},  # scored with the warmed-up weights alone
     "long_warmup": {"warmup_steps": 3000},
     "val_128": {"score_samples": 128},  # scored on a third of the validation split
+    "few_shot": {"few_shot": True},  # one supernet per op of the first edge, split mid-warm-up
 }
 METRICS = ("kendall_tau", "spearman_rho", "top5", "top10")
 

@@ -76,3 +76,27 @@ def test_score_samples_scores_the_first_validation_examples(digits):
     accuracy, _ = e.trainer.evaluate(digits.x_val[:50], digits.y_val[:50], arch)
     assert e.score(arch) == accuracy
     assert round(accuracy * 50) == accuracy * 50  # a count out of 50
+
+
+def test_few_shot_copies_train_apart_after_the_split(digits):
+    split, shared = evaluator(digits, few_shot=True), evaluator(digits)
+    split.warmup(), shared.warmup()
+    a = np.array([3, 3, 3, 3, 3, 3], np.int32)  # conv3x3 on the first edge
+    b = np.array([2, 3, 3, 3, 3, 3], np.int32)  # conv1x1 there: another copy
+    before = split.score(b), shared.score(b)
+    split.evaluate(a), shared.evaluate(a)
+    assert split.score(b) == before[0]  # training a's copy left b's alone
+    assert shared.score(b) != before[1]  # one supernet: training a moved b's weights too
+
+
+def test_few_shot_state_keeps_every_copy(digits):
+    e = evaluator(digits, few_shot=True)
+    e.warmup()
+    archs = [np.array([op, 3, 1, 3, 1, 3], np.int32) for op in range(5)]
+    e.evaluate(archs[1]), e.evaluate(archs[4])
+    arrays, meta = e.state()
+    assert len(arrays["shards"]) == 5
+    scores = [e.score(a) for a in archs]
+    restored = evaluator(digits, few_shot=True)
+    restored.load_state(arrays, meta)
+    assert [restored.score(a) for a in archs] == scores

@@ -38,6 +38,9 @@ class SharedWeightsEvaluator:
       write_back: keep each architecture's training in the supernet; False trains the path on
         a copy that is dropped after scoring (fine-tuning only).
       score_samples: validation examples each score is measured on (None: all of them).
+      few_shot: after half the warm-up, split the supernet into one copy per op of the first
+        edge, each trained and used only by the paths with that op there (Zhao et al.,
+        "Few-shot Neural Architecture Search", ICML 2021).
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class SharedWeightsEvaluator:
         sampling: str = "uniform",
         write_back: bool = True,
         score_samples: int | None = None,
+        few_shot: bool = False,
     ):
         self.space, self.data = space, data
         self.sampling, self.write_back, self.score_samples = sampling, write_back, score_samples
@@ -63,6 +67,7 @@ class SharedWeightsEvaluator:
         self.trainer = Trainer(net, config, total)
         self.stream = BatchStream(data.x_train, data.y_train, config.batch_size, seed=seed)
         self.warmed_up = False
+        self.few_shot, self._shards, self._shard = few_shot, None, 0
 
     def warmup(self, on_step: Callable[[], None] | None = None) -> float:
         """Trains the supernet on sampled paths; returns the mean loss.
@@ -72,11 +77,15 @@ class SharedWeightsEvaluator:
         """
         key = jax.random.key(self.seed)
         archs = warmup_paths(self.space, key, self.warmup_steps, self.sampling)
-        losses = []
-        for arch in archs:
+        losses, split = [], len(archs) // 2 if self.few_shot else -1
+        for i, arch in enumerate(archs):
+            if i == split:
+                self._split()
             losses.append(self._step(arch))
             if on_step is not None:
                 on_step()
+        if self.few_shot and self._shards is None:
+            self._split()
         self.warmed_up = True
         return float(np.mean(jax.device_get(losses))) if losses else float("nan")
 
@@ -86,6 +95,7 @@ class SharedWeightsEvaluator:
             self.warmup()
         timer = Timer()
         arch = self.space.validate(arch)
+        self._enter(arch)
         before = (self.trainer.params, self.trainer.opt_state)
         loss = self.train_path(arch)
         score = self.score(arch) if np.isfinite(loss) else float("nan")
@@ -104,6 +114,7 @@ class SharedWeightsEvaluator:
           arch: the architecture, as `space.validate` returns it.
           stream: the training batches (default: the evaluator's own stream).
         """
+        self._enter(arch)
         before = (self.trainer.params, self.trainer.opt_state)
         losses = [self._step(arch, stream) for _ in range(self.train_steps)]
         loss = float(np.mean(jax.device_get(losses))) if losses else 0.0
@@ -114,6 +125,7 @@ class SharedWeightsEvaluator:
 
     def score(self, arch: np.ndarray) -> float:
         """The validation accuracy of `arch` with the supernet's current weights."""
+        self._enter(arch)
         n = self.score_samples
         accuracy, _ = self.trainer.evaluate(self.data.x_val[:n], self.data.y_val[:n], arch)
         return accuracy
@@ -144,7 +156,12 @@ class SharedWeightsEvaluator:
     def state(self) -> tuple[dict, dict]:
         """What a checkpoint keeps: the arrays (weights, optimizer state) and plain counters."""
         arrays = {"params": self.trainer.params, "opt_state": self.trainer.opt_state}
-        return arrays, {"stream": self.stream.state(), "warmed_up": self.warmed_up}
+        meta = {"stream": self.stream.state(), "warmed_up": self.warmed_up}
+        if self._shards is not None:
+            self._shards[self._shard] = (self.trainer.params, self.trainer.opt_state)
+            arrays["shards"] = [{"params": p, "opt_state": o} for p, o in self._shards]
+            meta["shard"] = self._shard
+        return arrays, meta
 
     def load_state(self, arrays: dict, meta: dict) -> None:
         """Puts back a `state()`."""
@@ -154,7 +171,24 @@ class SharedWeightsEvaluator:
             data.x_train, data.y_train, batch, seed=self.seed, state=meta["stream"]
         )
         self.warmed_up = meta["warmed_up"]
+        if "shards" in arrays:
+            self._shards = [(s["params"], s["opt_state"]) for s in arrays["shards"]]
+            self._shard = meta["shard"]
+
+    def _split(self) -> None:
+        """Few-shot: one copy of the weights and optimizer state per op of the first edge."""
+        current = (self.trainer.params, self.trainer.opt_state)
+        self._shards, self._shard = [current] * int(self.space.cardinalities[0]), 0
+
+    def _enter(self, arch) -> None:
+        """Few-shot: makes the copy that `arch` belongs to the trainer's weights."""
+        if self._shards is None or int(arch[0]) == self._shard:
+            return
+        self._shards[self._shard] = (self.trainer.params, self.trainer.opt_state)
+        self._shard = int(arch[0])
+        self.trainer.params, self.trainer.opt_state = self._shards[self._shard]
 
     def _step(self, arch, stream: BatchStream | None = None) -> jax.Array:
+        self._enter(arch)
         x, y = (self.stream if stream is None else stream).next()
         return self.trainer.train_step(x, y, arch)
