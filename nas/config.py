@@ -31,6 +31,11 @@ class SearchConfig:
     )
     evaluator: str = _opt("shared", "shared weights (supernet) or standalone", tuple(EVALUATORS))
     budget: int = _opt(100, "architectures to evaluate")
+    max_minutes: float | None = _opt(
+        None,
+        "stop asking for architectures after this many minutes of the search, warm-up "
+        "included (the evaluations under way finish; the budget still caps it)",
+    )
     seed: int = _opt(0, "seed of the search, the weights and the data order")
     out: str = _opt("runs/search", "run directory for the config, event log and results")
     batch: int = _opt(
@@ -98,6 +103,8 @@ class SearchConfig:
         for name in ("train_steps", "warmup_steps", "epochs", "workers", "checkpoint_every"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise ValueError(f"max_minutes must be positive, got {self.max_minutes}")
         for name in ("cpus_per_worker", "gpus_per_worker", "tpus_per_worker"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")

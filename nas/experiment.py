@@ -90,7 +90,8 @@ def resume_search(run_dir, options: dict | None = None, *, progress=True):
 
     Args:
       run_dir: the run directory of the search.
-      options: options given again (from a command line); each must equal the run's own.
+      options: options given again (from a command line); each must equal the run's own,
+        but for `max_minutes`, which a resumed search may extend.
 
     Raises:
       ValueError: naming each option that differs from the run's, or what is wrong with the
@@ -100,14 +101,15 @@ def resume_search(run_dir, options: dict | None = None, *, progress=True):
     differ = [
         f"{name} (the run's {getattr(config, name)!r}, given {value!r})"
         for name, value in (options or {}).items()
-        if name != "out" and getattr(config, name) != value
+        if name not in ("out", "max_minutes") and getattr(config, name) != value
     ]
     if differ:
         raise ValueError(
             f"{run_dir}: the options given differ from the run's own "
             f"({Path(run_dir) / 'config.json'}): " + "; ".join(differ)
         )
-    config = dataclasses.replace(config, out=str(run_dir))
+    limit = (options or {}).get("max_minutes", config.max_minutes)
+    config = dataclasses.replace(config, out=str(run_dir), max_minutes=limit)
     return run_search(config, progress=progress, resume=True)
 
 
@@ -169,6 +171,9 @@ def _run(config: SearchConfig, *, overwrite: bool, progress: bool, resume: bool)
         if record.score == best and not record.cached:  # a new best: keep best.json current
             run_dir.write_best(_results(space, top(so_far, config.top), len(so_far)))
 
+    def out_of_time() -> bool:
+        return run_dir.elapsed() >= 60 * config.max_minutes
+
     try:
         records = search(
             space,
@@ -182,12 +187,15 @@ def _run(config: SearchConfig, *, overwrite: bool, progress: bool, resume: bool)
             asynchronous=asynchronous,
             checkpoints=checkpoints,
             resume=Resume(start, logged, told_before(run_dir.events)),
+            stop=None if config.max_minutes is None else out_of_time,
         )
     finally:
         bar.close()
         if executor is not None:
             run_dir.log("workers", **executor.close())
         checkpoints.close()
+    if len(records) < config.budget:
+        run_dir.log("stopped", evaluations=len(records), max_minutes=config.max_minutes)
     best = top(records, config.top)
     run_dir.write_results(_results(space, best, len(records)))
     run_dir.close()

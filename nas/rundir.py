@@ -54,6 +54,10 @@ class RunDir:
             self._events.write("\n")  # end a line a crash cut short; it stays, skipped
         self._start = time.time() - elapsed
 
+    def elapsed(self) -> float:
+        """Seconds since the search started, the time of any earlier run of it included."""
+        return time.time() - self._start
+
     def log(self, event: str, **fields) -> None:
         """Appends one event with its wall time since the search started, and flushes it."""
         line = {"event": event, "time": round(time.time() - self._start, 4), **fields}

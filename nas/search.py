@@ -90,6 +90,7 @@ def search(
     asynchronous: bool = False,
     checkpoints: Checkpoints | None = None,
     resume: Resume | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> list[Record]:
     """Runs a search of `budget` architectures and returns their records in ask order.
 
@@ -106,22 +107,28 @@ def search(
         arrives, instead of synchronous rounds of `batch`.
       checkpoints: where to checkpoint the search (in-process evaluation only).
       resume: continue a search that stopped, from its checkpoint and event log.
+      stop: asked before each new architecture; True ends the search early, once the
+        evaluations under way finish (a time limit). The records returned are those asked.
     """
     if budget < 1 or batch < 1:
         raise ValueError(f"budget and batch must be positive, got {budget} and {batch}")
     executor = evaluator if isinstance(evaluator, Executor) else InProcessExecutor(evaluator)
     loop = _Loop(space, strategy, executor, seed, run_dir, on_record, resume or Resume(None, {}))
     loop.checkpoint(checkpoints)
+
+    def more() -> bool:
+        return loop.asked < budget and not (stop is not None and stop())
+
     if asynchronous:
-        while loop.asked < budget or executor.pending():
-            while loop.asked < budget and executor.pending() < executor.slots:
+        while more() or executor.pending():
+            while executor.pending() < executor.slots and more():
                 loop.ask(1)
                 loop.tell()
             loop.collect(block=True)
             loop.tell()
             loop.checkpoint(checkpoints)
     else:
-        while loop.asked < budget:
+        while more():
             executor.new_round()
             indices = loop.ask(min(batch, budget - loop.asked))
             while any(i not in loop.records for i in indices):
@@ -129,7 +136,7 @@ def search(
             loop.tell(indices)
             loop.checkpoint(checkpoints)
     loop.checkpoint(checkpoints, final=True)
-    return [loop.records[i] for i in range(budget)]
+    return [loop.records[i] for i in range(loop.asked)]
 
 
 class _Loop:

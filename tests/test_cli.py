@@ -110,3 +110,18 @@ def test_every_command_has_help(capsys):
             main(command)
         assert exit_info.value.code == 0
     assert "--train-steps" in capsys.readouterr().out
+
+
+def test_a_time_limit_ends_the_search_early_with_its_results(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["search", "--strategy", "random", "--budget", "50", "--out", str(out), *TINY]
+    assert main([*args, "--max-minutes", "0.0001"]) == 0  # out of time once warmed up
+    events = [json.loads(line) for line in (out / "events.jsonl").open()]
+    assert json.loads((out / "results.json").read_text())["evaluations"] == 0
+    assert events[-1]["event"] == "stopped" and events[-1]["evaluations"] == 0
+    assert main(["resume", str(out), "--max-minutes", "60", "--no-progress"]) == 0  # extended
+    events = [json.loads(line) for line in (out / "events.jsonl").open()]
+    assert sum(e["event"] == "eval" for e in events) == 50
+    assert json.loads((out / "results.json").read_text())["evaluations"] == 50
+    assert main([*args, "--max-minutes", "0", "--overwrite"]) == 2
+    assert "max_minutes must be positive, got 0.0" in capsys.readouterr().err

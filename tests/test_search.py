@@ -149,3 +149,21 @@ def test_a_diverging_child_does_not_poison_the_shared_weights(space, digits):
     assert not result.ok and "training loss nan" in result.error
     for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(evaluator.trainer.params)):
         assert (np.asarray(a) == np.asarray(b)).all()
+
+
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_stop_ends_a_search_early_and_returns_what_was_asked(space, asynchronous):
+    asked = []
+
+    def stop():
+        return len(asked) >= 3
+
+    class Counting:
+        def evaluate(self, arch):
+            asked.append(arch)
+            return EvalResult(float(np.sum(arch)), 0, 0.0)
+
+    records = search(
+        space, RandomSearch(space), Counting(), budget=20, stop=stop, asynchronous=asynchronous
+    )
+    assert len(records) == 3 and [r.index for r in records] == [0, 1, 2]
