@@ -14,7 +14,6 @@ from experiments.cache import ResultCache
 from nas.data import Dataset
 from nas.evaluators import StandaloneEvaluator
 from nas.space import SearchSpace
-from nas.space.canonical import canonical_cell
 from nas.train import TrainConfig
 
 
@@ -29,11 +28,7 @@ class Standalone:
 
 def live_parametric_ops(space: SearchSpace, arch) -> int:
     """Convolutions on edges that reach a cell's output: a cheap proxy of quality."""
-    edges = space.edges(space.validate(arch))
-    return sum(
-        canonical_cell(space.cells[t], inputs, ops).count("conv")
-        for t, (inputs, ops) in edges.items()
-    )
+    return sum(op.count("conv") for ops in space.live_ops(arch).values() for op in ops)
 
 
 def sample_archs(space: SearchSpace, n: int, seed: int) -> list[np.ndarray]:

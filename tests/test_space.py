@@ -177,3 +177,20 @@ def test_load_space_by_name_and_errors(tmp_path):
 
 def test_every_built_in_space_is_registered():
     assert set(SPACES) == {"nb201", "darts", "enas"}
+
+
+@pytest.mark.parametrize(
+    ("arch", "degenerate"),
+    [
+        ([1, 1, 1, 1, 1, 1], True),  # all skip
+        ([0, 0, 0, 0, 0, 0], True),  # all none
+        ([3, 3, 3, 0, 0, 0], True),  # the output node gets nothing: disconnected
+        ([4, 0, 0, 1, 0, 0], True),  # only a skip reaches the output; the pool is dead
+        ([0, 0, 0, 4, 0, 0], False),  # one pool reaches it
+        ([3, 1, 1, 1, 1, 1], False),
+    ],
+)
+def test_degenerate_cells_are_those_that_compute_nothing_of_their_own(arch, degenerate):
+    space = nb201()
+    assert space.is_degenerate(arch) is degenerate
+    assert all(op != "none" for op in space.live_ops(arch)["normal"])

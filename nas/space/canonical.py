@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 from nas.space.cell import Cell
 
@@ -95,3 +96,8 @@ def canonical_cell(cell: Cell, inputs, ops) -> str:
         form = body + "->" + ",".join(sorted(label[n] for n in outputs))
         best = form if best is None or form < best else best
     return best
+
+
+def live_ops(cell: Cell, inputs, ops) -> list[str]:
+    """The ops on the edges that reach the cell's output, after the equivalences above."""
+    return re.findall(r"([^\s(+;=]+)\(", canonical_cell(cell, inputs, ops))

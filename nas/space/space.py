@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nas.space.canonical import canonical_cell
+from nas.space.canonical import canonical_cell, live_ops
 from nas.space.cell import Cell
 from nas.space.decisions import Decision, EdgeTable, cell_decisions
 from nas.space.encoding import ENCODINGS
@@ -162,6 +162,20 @@ class SearchSpace:
             for t, (inputs, ops) in self.edges(arch).items()
         ]
         return hashlib.sha1("|".join(forms).encode()).hexdigest()[:16]
+
+    def live_ops(self, arch) -> dict[str, list[str]]:
+        """Per cell type, the ops on edges that reach the cell's output (canonical form)."""
+        arch = self.validate(arch)
+        return {
+            t: live_ops(self.cells[t], inputs, ops) for t, (inputs, ops) in self.edges(arch).items()
+        }
+
+    def is_degenerate(self, arch) -> bool:
+        """Whether some cell computes nothing of its own: no op reaches its output but the
+        identity (all-skip, all-none or disconnected cells, the collapse of weight sharing)."""
+        return any(
+            set(ops) <= {self.cells[t].identity_op} for t, ops in self.live_ops(arch).items()
+        )
 
     def encode(self, arch, kind: str = "onehot", xp=np):
         """A float vector for surrogate models; `kind` is a key of `ENCODINGS`.
