@@ -27,13 +27,13 @@ def agreement(truth, scores) -> dict:
     }
 
 
-def mean_ci(values, confidence: float = 0.95) -> tuple[float, float]:
-    """The mean of `values` and the half-width of its Student-t confidence interval (NaN for a
-    single value)."""
+def mean_ci(values, confidence: float = 0.95) -> tuple[float, float | None]:
+    """The mean of `values` and the half-width of its Student-t confidence interval (None for
+    a single value)."""
     values = np.asarray(values, np.float64)
     mean = float(values.mean())
     if len(values) < 2:
-        return mean, float("nan")
+        return mean, None
     t = stats.t.ppf((1 + confidence) / 2, len(values) - 1)
     return mean, float(t * values.std(ddof=1) / np.sqrt(len(values)))
 

@@ -152,9 +152,9 @@ def run(config: Config) -> dict:
     return results
 
 
-def _ci(values) -> list[float]:
+def _ci(values) -> list[float | None]:
     mean, half = mean_ci(values)
-    return [round(mean, 4), round(half, 4)]
+    return [round(mean, 4), None if half is None else round(half, 4)]
 
 
 def table(results: dict) -> str:
@@ -169,9 +169,13 @@ def table(results: dict) -> str:
         "|---|---|---|---|---|---|",
     ]
     for method, f in results["methods"].items():
-        cells = [f"{f[m][0]:.3f} ± {f[m][1]:.3f}" for m in METRICS]
+        cells = [_cell(*f[m]) for m in METRICS]
         lines.append(f"| {method} | {' | '.join(cells)} | {f['seconds']:.0f} |")
     return "\n".join(lines)
+
+
+def _cell(mean: float, half: float | None) -> str:
+    return f"{mean:.3f}" if half is None else f"{mean:.3f} ± {half:.3f}"
 
 
 def scatter(truth, scores: dict, path: Path) -> None:

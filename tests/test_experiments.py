@@ -5,7 +5,14 @@ import math
 
 import pytest
 
-from experiments import bench_ray, bench_supernet, compare_strategies, ranking, tune_strategies
+from experiments import (
+    bench_ray,
+    bench_supernet,
+    compare_strategies,
+    ranking,
+    shared_vs_standalone,
+    tune_strategies,
+)
 
 
 @pytest.mark.slow
@@ -82,3 +89,14 @@ def test_set_rejects_unknown_fields_and_bad_values(capsys):
         with pytest.raises(SystemExit):
             compare_strategies.main(["--quick", "--set", setting])
         assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_shared_vs_standalone_quick(capsys):
+    figures = shared_vs_standalone.main(["--quick"])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == figures
+    shared, alone = figures["shared"], figures["standalone"]
+    assert shared["evaluations"] == [shared_vs_standalone.QUICK.budget]
+    assert alone["evaluations"][0] >= 1  # as many as the shared search's minutes allowed
+    for side in (shared, alone):
+        assert 0.0 <= side["test_accuracy"] <= 1.0 and side["degenerate_picks"] in (0, 1)
