@@ -52,6 +52,21 @@ def test_bench_ray_quick(capsys):
     assert -1.0 <= rank["kendall_tau_2_workers"] <= 1.0
 
 
+@pytest.mark.slow
+def test_bench_vs_torch_quick(capsys):
+    pytest.importorskip("torch")
+    from experiments import bench_vs_torch
+
+    figures = bench_vs_torch.main(["--quick"])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == figures
+    for name in ("digits", "cifar_shaped"):
+        f = figures[name]
+        assert f["n_archs"] == bench_vs_torch.QUICK.n_archs
+        assert f["speedup"] > 0 and f["speedup_after_first"] > 0
+        assert all(f[f"{side}_step_ms"] > 0 for side in ("torch", "supernet", "child"))
+        assert all(0 <= f[f"{side}_mean_accuracy"] <= 1 for side in ("torch", "supernet", "child"))
+
+
 def test_compare_strategies_quick(capsys, tmp_path):
     out = tmp_path / "compare"
     figures = compare_strategies.main(["--quick", "--set", f"out={out}"])

@@ -1,0 +1,274 @@
+"""Benchmark: our shared-weights supernet against PyTorch eager on the same child networks.
+
+One protocol on every side, timed end to end: `n_archs` distinct nb201 architectures
+(`experiments.ground_truth.sample_archs`), each trained `train_steps` SGD steps of
+`batch_size` images (the same optimizer: gradient clipping, weight decay, Nesterov momentum,
+cosine schedule; the same batch sequence), then scored on `val_samples` validation images.
+On digits (8x8x1, 5 cells a stage) and CIFAR-shaped data (32x32x3, 1 cell a stage):
+
+- ``torch_s``: PyTorch eager, a fresh `experiments.torch_child.TorchChild` per architecture
+  (eager mode compiles nothing, so the fixed child net is how PyTorch evaluates one);
+- ``supernet_s``: ours as a search runs it, `SharedWeightsEvaluator` (no warm-up) calling
+  ``evaluate(arch)``: the supernet's one compile is included; ``supernet_after_first_s``
+  leaves the first architecture out (on every side), the limit of a long search;
+- ``child_s``: for reference, our fixed child net, `child_net` and `Trainer`, one jit each;
+- ``speedup``: ``torch_s / supernet_s``, our throughput over PyTorch's (>= 1: we are at least
+  as fast); ``speedup_after_first`` the same without the first architecture;
+- ``*_step_ms``: the median train step of each side over `step_archs` of the architectures.
+
+Threads: both sides use all the cores this process may run on; XLA's CPU client sizes its
+thread pool to them, and PyTorch is given the same number with `torch.set_num_threads`. Run it
+on a quiet machine: with the cores oversubscribed, PyTorch's OpenMP threads wait on each other
+at every op (a 6 ms step took 1 s on a busy 2-core machine), which XLA's thread pool does not.
+
+Run from the repository root: ``python -m experiments.bench_vs_torch`` (``--quick`` for a
+smoke run); it needs PyTorch (``pip install -e '.[torch]'``). The last line printed is a JSON
+object of the figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+from functools import partial
+
+import jax
+import numpy as np
+import torch
+
+from experiments import entry
+from experiments.ground_truth import sample_archs
+from experiments.torch_child import TorchChild, accuracy, make_optimizer, train_step
+from nas.data import BatchStream, Dataset, load_digits, synthetic_cifar
+from nas.evaluators import SharedWeightsEvaluator
+from nas.supernet import child_net
+from nas.train import TrainConfig, Trainer
+from search_spaces import nb201
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    channels: int = 16
+    cells_digits: int = 5  # the NAS-Bench-201 network on digits
+    cells_cifar: int = 1  # a smaller one on 32x32x3, as bench_supernet
+    n_archs: int = 20
+    train_steps_digits: int = 50
+    train_steps_cifar: int = 10
+    batch_size: int = 64
+    val_samples: int = 512  # digits has 360: all of them
+    step_archs: int = 5
+    timed_steps: int = 10
+    seed: int = 0
+
+
+QUICK = Config(
+    channels=4,
+    cells_digits=1,
+    n_archs=2,
+    train_steps_digits=2,
+    train_steps_cifar=2,
+    val_samples=64,
+    step_archs=1,
+    timed_steps=2,
+)
+
+
+@dataclasses.dataclass
+class Side:
+    """What one side measured: seconds and validation accuracy per architecture."""
+
+    seconds: list[float] = dataclasses.field(default_factory=list)
+    accuracy: list[float] = dataclasses.field(default_factory=list)
+
+    def timed(self, evaluate: Callable[[], float]) -> None:
+        start = time.perf_counter()
+        score = evaluate()
+        self.seconds.append(time.perf_counter() - start)
+        self.accuracy.append(score)
+
+
+def _nchw(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def torch_side(space, data: Dataset, archs, config: Config, steps: int) -> Side:
+    """A fresh PyTorch child net per architecture: `steps` steps, then its accuracy."""
+    n = config.val_samples
+    x_val, y_val = torch.from_numpy(_nchw(data.x_val[:n])), torch.from_numpy(data.y_val[:n])
+    y = data.y_train.astype(np.int64)
+    stream = BatchStream(_nchw(data.x_train), y, config.batch_size, seed=config.seed)
+    train, side = TrainConfig(batch_size=config.batch_size), Side()
+
+    def evaluate(i: int, arch) -> float:
+        torch.manual_seed(config.seed + i)
+        model = TorchChild(space, arch, data.input_shape, data.num_classes)
+        opt, schedule = make_optimizer(model, train, steps)
+        for _ in range(steps):
+            xb, yb = stream.next()
+            train_step(model, opt, schedule, train, torch.from_numpy(xb), torch.from_numpy(yb))
+        return accuracy(model, x_val, y_val)
+
+    for i, arch in enumerate(archs):
+        side.timed(lambda i=i, arch=arch: evaluate(i, arch))
+    return side
+
+
+def supernet_side(space, data: Dataset, archs, config: Config, steps: int):
+    """Our search's path: one supernet, ``evaluate(arch)`` per architecture; its build and
+    compile count in the first architecture's time. Returns the side and the evaluator."""
+    start = time.perf_counter()
+    shared = SharedWeightsEvaluator(
+        space,
+        data,
+        train_steps=steps,
+        warmup_steps=0,
+        config=TrainConfig(batch_size=config.batch_size),
+        planned_evaluations=len(archs),
+        seed=config.seed,
+        score_samples=config.val_samples,
+    )
+    build_s, side = time.perf_counter() - start, Side()
+    for arch in archs:
+        side.timed(lambda arch=arch: shared.evaluate(arch).score)
+    side.seconds[0] += build_s
+    return side, shared
+
+
+def child_side(space, data: Dataset, archs, config: Config, steps: int) -> Side:
+    """Our fixed child net per architecture, one jit each: `steps` steps, then its accuracy."""
+    train, n = TrainConfig(batch_size=config.batch_size), config.val_samples
+    stream = BatchStream(data.x_train, data.y_train, config.batch_size, seed=config.seed)
+    side = Side()
+
+    def evaluate(i: int, arch) -> float:
+        net = child_net(space, arch, data.input_shape, data.num_classes, seed=config.seed + i)
+        trainer = Trainer(net, train, steps)
+        jax.block_until_ready([trainer.train_step(*stream.next()) for _ in range(steps)])
+        return trainer.evaluate(data.x_val[:n], data.y_val[:n])[0]
+
+    for i, arch in enumerate(archs):
+        side.timed(lambda i=i, arch=arch: evaluate(i, arch))
+    return side
+
+
+def _median_ms(step: Callable[[], object], steps: int) -> float:
+    """The median time of `step` in milliseconds, after one untimed call (compile, caches)."""
+    step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def step_times(space, data: Dataset, archs, config: Config, shared) -> dict:
+    """Median train step of each side, mean over `archs`, on one fixed batch."""
+    train = TrainConfig(batch_size=config.batch_size)
+    x, y = data.x_train[: config.batch_size], data.y_train[: config.batch_size]
+    tx, ty = torch.from_numpy(_nchw(x)), torch.from_numpy(y.astype(np.int64))
+    ms = {"torch": [], "supernet": [], "child": []}
+    for arch in archs:
+        model = TorchChild(space, arch, data.input_shape, data.num_classes)
+        opt, schedule = make_optimizer(model, train, config.timed_steps + 1)
+        child = Trainer(child_net(space, arch, data.input_shape, data.num_classes), train, 1000)
+        steps = {
+            "torch": partial(train_step, model, opt, schedule, train, tx, ty),
+            "supernet": lambda arch=arch: shared.trainer.train_step(x, y, arch).block_until_ready(),
+            "child": lambda child=child: child.train_step(x, y).block_until_ready(),
+        }
+        for side, step in steps.items():
+            ms[side].append(_median_ms(step, config.timed_steps))
+    return {f"{side}_step_ms": round(float(np.mean(v)), 2) for side, v in ms.items()}
+
+
+def compare(space, data: Dataset, config: Config, steps: int) -> dict:
+    """Every side on the same `n_archs` architectures; the figures of one dataset."""
+    archs = sample_archs(space, config.n_archs, config.seed)
+    torch_run = torch_side(space, data, archs, config, steps)
+    supernet_run, shared = supernet_side(space, data, archs, config, steps)
+    child_run = child_side(space, data, archs, config, steps)
+    totals = {
+        name: (sum(run.seconds), sum(run.seconds[1:]), float(np.mean(run.accuracy)))
+        for name, run in (("torch", torch_run), ("supernet", supernet_run), ("child", child_run))
+    }
+    figures = {"n_archs": len(archs), "train_steps": steps}
+    for name, (total, after_first, acc) in totals.items():
+        figures[f"{name}_s"] = round(total, 2)
+        figures[f"{name}_after_first_s"] = round(after_first, 2)
+        figures[f"{name}_mean_accuracy"] = round(acc, 4)
+    figures["speedup"] = round(totals["torch"][0] / totals["supernet"][0], 3)
+    figures["speedup_after_first"] = round(totals["torch"][1] / totals["supernet"][1], 3)
+    step_archs = archs[: config.step_archs]
+    return {**figures, **step_times(space, data, step_archs, config, shared)}
+
+
+ROWS = {
+    "torch_s": "PyTorch eager, s",
+    "supernet_s": "JAX supernet, its one compile included, s",
+    "child_s": "JAX fixed child net, one jit per architecture, s",
+    "speedup": "PyTorch s / JAX supernet s (>= 1: ours is as fast or faster)",
+    "torch_after_first_s": "PyTorch eager without the first architecture, s",
+    "supernet_after_first_s": "JAX supernet without the first architecture, s",
+    "speedup_after_first": "PyTorch s / JAX supernet s without the first architecture",
+    "torch_step_ms": "train step, PyTorch eager, ms",
+    "supernet_step_ms": "train step, JAX supernet, ms",
+    "child_step_ms": "train step, JAX fixed child net, ms",
+    "torch_mean_accuracy": "mean validation accuracy, PyTorch eager",
+    "supernet_mean_accuracy": "mean validation accuracy, JAX supernet",
+    "child_mean_accuracy": "mean validation accuracy, JAX fixed child net",
+}
+
+
+def table(figures: dict) -> str:
+    """The figures of every dataset as a Markdown table."""
+    names = [n for n, f in figures.items() if isinstance(f, dict)]
+    runs = [f"{figures[n]['n_archs']} archs x {figures[n]['train_steps']} steps" for n in names]
+    lines = [
+        f"| {figures['threads']} threads | {' | '.join(names)} |",
+        "|---" * (len(names) + 1) + "|",
+        f"| protocol | {' | '.join(runs)} |",
+    ]
+    for key, label in ROWS.items():
+        digits = 3 if key.endswith("accuracy") else 2
+        lines.append(f"| {label} | {' | '.join(f'{figures[n][key]:.{digits}f}' for n in names)} |")
+    return "\n".join(lines)
+
+
+def run(config: Config) -> dict:
+    if config.n_archs < 2 or not 1 <= config.step_archs <= config.n_archs:
+        raise ValueError(
+            f"n_archs={config.n_archs}, step_archs={config.step_archs}: expected n_archs >= 2 "
+            f"(a figure leaves the first out) and 1 <= step_archs <= n_archs"
+        )
+    threads = len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    torch.manual_seed(config.seed)
+    datasets = {
+        "digits": (load_digits(seed=config.seed), config.cells_digits, config.train_steps_digits),
+        "cifar_shaped": (
+            synthetic_cifar(seed=config.seed),
+            config.cells_cifar,
+            config.train_steps_cifar,
+        ),
+    }
+    figures = {"threads": threads, "torch": torch.__version__, "jax": jax.__version__}
+    for name, (data, cells, steps) in datasets.items():
+        space = nb201(channels=config.channels, cells_per_stage=cells)
+        figures[name] = {
+            "space": f"nb201(channels={config.channels}, cells_per_stage={cells})",
+            **compare(space, data, config, steps),
+        }
+        print(name, figures[name], flush=True)
+    print(table(figures))
+    return figures
+
+
+def main(argv=None) -> dict:
+    return entry.main(__doc__.splitlines()[0], run, Config(), QUICK, argv)
+
+
+if __name__ == "__main__":
+    main()
