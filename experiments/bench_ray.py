@@ -23,7 +23,8 @@ waits for its workers, then times the search loop alone. Reported, as medians ov
 - ``ranking``: `experiments.ranking`'s check (Kendall tau of shared-weight scores against
   stand-alone training, the same architectures and ground truth) for one process (this
   driver) and for 2 workers that warm up on one worker and train each path through the weight
-  store asynchronously, as a 2-worker search does (target: taus within 0.05). Its network is
+  store asynchronously, as a 2-worker search does, for `ranking_seeds` supernet seeds (target:
+  mean taus within 0.05; the difference is paired by seed). Its network is
   smaller than `experiments.ranking`'s default to keep the run short; the stand-alone
   accuracies are kept under `cache` and reused.
 
@@ -48,6 +49,7 @@ from scipy import stats
 
 from experiments import entry, ranking
 from experiments.ground_truth import Standalone, sample_archs, standalone_accuracies
+from experiments.rank_metrics import mean_ci
 from nas.config import SearchConfig
 from nas.data import load_dataset, load_digits
 from nas.distributed import enable_compilation_cache, start_workers
@@ -78,6 +80,7 @@ class Config:
     ranking_cells: int = 2
     ranking_epochs: int = 5
     ranking_warmup_steps: int = 500
+    ranking_seeds: int = 3
     seed: int = 0
     cache: str = "experiments/results/bench_ray/runs"  # "": keep nothing
 
@@ -94,6 +97,7 @@ QUICK = Config(
     ranking_cells=1,
     ranking_epochs=1,
     ranking_warmup_steps=20,
+    ranking_seeds=1,
     cache="",
 )
 
@@ -240,11 +244,11 @@ def ground_truth(space, data, archs, rank: ranking.Config, cache: str) -> np.nda
     return runs[:, 0]
 
 
-def worker_scores(archs, rank: ranking.Config, cache_dir: str) -> tuple[list[float], dict]:
+def worker_scores(archs, rank: ranking.Config, seed: int, cache_dir: str):
     """Shared-weight scores from 2 Ray workers, evaluated as an asynchronous search would."""
     options = SearchConfig(
         budget=len(archs),
-        seed=rank.seed,
+        seed=seed,
         channels=rank.channels,
         cells=rank.cells_per_stage,
         train_steps=rank.train_steps,
@@ -266,28 +270,42 @@ def worker_scores(archs, rank: ranking.Config, cache_dir: str) -> tuple[list[flo
 
 
 def ranking_check(config: Config, cache_dir: str) -> dict:
-    """Kendall tau of one process's and of 2 workers' shared-weight scores, one ground truth."""
+    """Kendall tau of one process's and of 2 workers' shared-weight scores against one ground
+    truth, for each of `ranking_seeds` supernet seeds; means with 95% intervals, and the
+    difference paired by seed."""
     rank = ranking_config(config)
     data = load_digits(seed=rank.seed)
     space = nb201(channels=rank.channels, cells_per_stage=rank.cells_per_stage)
     archs = sample_archs(space, rank.n_archs, rank.seed)
     truth = ground_truth(space, data, archs, rank, config.cache)
-    single = ranking.shared_scores(space, data, archs, rank, {}, rank.seed)
-    workers, store = worker_scores(archs, rank, cache_dir)
-    tau_single = float(stats.kendalltau(truth, single)[0])
-    tau_workers = float(stats.kendalltau(truth, workers)[0])
-    return {
+    taus, failed, staleness = {"1_process": [], "2_workers": []}, 0, []
+    for seed in range(config.ranking_seeds):
+        single = ranking.shared_scores(space, data, archs, rank, {}, seed)
+        workers, store = worker_scores(archs, rank, seed, cache_dir)
+        taus["1_process"].append(float(stats.kendalltau(truth, single)[0]))
+        taus["2_workers"].append(float(stats.kendalltau(truth, workers)[0]))
+        failed += int(np.isnan(single).sum() + np.isnan(workers).sum())
+        staleness.append((store["staleness_mean"], store["staleness_max"]))
+    difference = np.subtract(taus["2_workers"], taus["1_process"])
+    mean, half = mean_ci(difference)
+    figures = {
         "space": f"nb201(channels={rank.channels}, cells_per_stage={rank.cells_per_stage})",
         "n_archs": len(archs),
         "standalone_epochs": rank.standalone_epochs,
         "warmup_steps": rank.warmup_steps,
-        "kendall_tau_1_process": round(tau_single, 4),
-        "kendall_tau_2_workers": round(tau_workers, 4),
-        "tau_difference": round(tau_workers - tau_single, 4),
-        "within_0.05": bool(abs(tau_workers - tau_single) <= 0.05),
-        "failed": int(np.isnan(single).sum() + np.isnan(workers).sum()),
-        "staleness_mean": store["staleness_mean"],
-        "staleness_max": store["staleness_max"],
+        "seeds": config.ranking_seeds,
+    }
+    for arm, values in taus.items():
+        figures[f"kendall_tau_{arm}"] = [round(t, 4) for t in values]
+        figures[f"kendall_tau_{arm}_mean"] = round(float(np.mean(values)), 4)
+    return {
+        **figures,
+        "tau_difference_mean": round(mean, 4),
+        "tau_difference_ci95": None if half is None else round(half, 4),
+        "within_0.05": bool(abs(mean) <= 0.05),
+        "failed": failed,
+        "staleness_mean": round(float(np.mean([s[0] for s in staleness])), 3),
+        "staleness_max": max(s[1] for s in staleness),
     }
 
 
