@@ -134,8 +134,36 @@ def test_restored_state_continues_identically(controller):
         ({"tanh_constant": float("inf")}, "tanh_constant must be a positive finite"),
         ({"baseline_decay": 1.0}, r"baseline_decay must be in \[0, 1\)"),
         ({"entropy_weight": -1e-4}, "entropy_weight must be a finite number >= 0"),
+        ({"elite": -1}, "elite must be an integer >= 0"),
+        ({"elite_weight": float("nan")}, "elite_weight must be a finite number >= 0"),
     ],
 )
 def test_argument_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Reinforce(nb201(), **kwargs)
+
+
+def test_the_elite_queue_keeps_the_best_distinct_architectures():
+    strategy = Reinforce(nb201(), elite=3)
+    state = strategy.init(jax.random.key(0))
+    archs = np.array([[0] * 6, [1] * 6, [2] * 6, [1] * 6, [3] * 6], np.int32)
+    state = strategy.tell(archs, np.array([0.1, 0.9, np.nan, 0.8, 0.5], np.float32), state)
+    state = strategy.tell(archs[:2], np.array([0.7, 0.95], np.float32), state)  # both seen
+    inner = state.inner
+    np.testing.assert_allclose(inner.elite_rewards, [0.9, 0.5, 0.1])
+    np.testing.assert_array_equal(inner.elite, [[1] * 6, [3] * 6, [0] * 6])
+
+
+def test_the_elite_term_alone_raises_the_elites_likelihood():
+    """Equal rewards leave no advantage, so only the elite term moves the policy."""
+    strategy = Reinforce(nb201(), elite=2, entropy_weight=0.0, learning_rate=0.05)
+    state = strategy.init(jax.random.key(0))
+    archs = np.asarray(strategy.ask(jax.random.key(1), state, 6)[0])
+    before = np.asarray(strategy.decision_log_probs(state, archs)).sum(-1)
+    after_state = strategy.tell(archs, np.full(6, 0.5, np.float32), state)
+    after = np.asarray(strategy.decision_log_probs(after_state, archs)).sum(-1)
+    elite = [i for i, a in enumerate(archs) if (a == after_state.inner.elite).all(-1).any()]
+    assert len(elite) == 2 and all(after[i] > before[i] for i in elite)
+    plain = Reinforce(nb201(), entropy_weight=0.0, learning_rate=0.05)
+    unchanged = plain.tell(archs, np.full(6, 0.5, np.float32), plain.init(jax.random.key(0)))
+    np.testing.assert_allclose(plain.decision_log_probs(unchanged, archs).sum(-1), before)

@@ -57,6 +57,8 @@ class ReinforceState:
     opt_state: Any  # Adam's count and moments, a pytree like params
     baseline: jax.Array  # EMA of the rewards
     worst: jax.Array  # the lowest finite reward told so far; +inf before the first
+    elite: jax.Array  # (elite, D) the best distinct architectures told so far
+    elite_rewards: jax.Array  # (elite,) their rewards; -inf for empty places
 
 
 def lstm_step(params: dict, x: jax.Array, h: jax.Array, c: jax.Array):
@@ -79,6 +81,11 @@ class Reinforce(Strategy):
       tanh_constant: logits become ``tanh_constant * tanh(logits / temperature)`` (ENAS micro
         search: 1.1).
       temperature: see `tanh_constant` (ENAS micro search: none, i.e. 1.0; PTB search: 5.0).
+      elite: keep the best `elite` distinct architectures told so far and add their negative
+        mean log-likelihood, times `elite_weight`, to every step's loss (priority queue
+        training: Abolafia et al., "Neural Program Synthesis with Priority Queue Training",
+        2018); 0 turns it off.
+      elite_weight: see `elite`.
 
     Example::
 
@@ -98,6 +105,8 @@ class Reinforce(Strategy):
         entropy_weight: float = 1e-4,
         tanh_constant: float = 1.1,
         temperature: float = 1.0,
+        elite: int = 0,
+        elite_weight: float = 1.0,
     ):
         if not isinstance(lstm_size, int | np.integer) or lstm_size < 1:
             raise ValueError(f"lstm_size must be a positive integer, got {lstm_size!r}")
@@ -117,6 +126,11 @@ class Reinforce(Strategy):
                 f"entropy_weight must be a finite number >= 0 (0 turns the bonus off), "
                 f"got {entropy_weight!r}"
             )
+        if not isinstance(elite, int | np.integer) or elite < 0:
+            raise ValueError(f"elite must be an integer >= 0 (0 turns it off), got {elite!r}")
+        if not (math.isfinite(elite_weight) and elite_weight >= 0):
+            raise ValueError(f"elite_weight must be a finite number >= 0, got {elite_weight!r}")
+        self.elite, self.elite_weight = int(elite), float(elite_weight)
         self.lstm_size, self.learning_rate = int(lstm_size), float(learning_rate)
         self.baseline_decay, self.entropy_weight = float(baseline_decay), float(entropy_weight)
         self.tanh_constant, self.temperature = float(tanh_constant), float(temperature)
@@ -203,6 +217,8 @@ class Reinforce(Strategy):
             opt_state=self.optimizer.init(params),
             baseline=jnp.asarray(0.0, jnp.float32),
             worst=jnp.asarray(jnp.inf, jnp.float32),
+            elite=jnp.zeros((self.elite, self.space.n_decisions), jnp.int32),
+            elite_rewards=jnp.full(self.elite, -jnp.inf, jnp.float32),
         )
 
     def _ask(self, key, inner, n):
@@ -217,11 +233,18 @@ class Reinforce(Strategy):
         first = ~jnp.isfinite(inner.worst)
         baseline = jnp.where(first, jnp.mean(rewards), inner.baseline)
         advantages = rewards - baseline
+        elite, elite_rewards = self._merge(inner, archs, jnp.where(finite, scores, -jnp.inf))
+        in_elite = jnp.isfinite(elite_rewards)
 
         def loss_fn(params):
             log_probs, entropy = jax.vmap(self._score, (None, 0))(params, archs)
             policy = -jnp.mean(advantages * log_probs.sum(-1))
-            return policy - self.entropy_weight * jnp.mean(entropy.sum(-1))
+            loss = policy - self.entropy_weight * jnp.mean(entropy.sum(-1))
+            if self.elite:
+                elite_log_probs = jax.vmap(self._score, (None, 0))(params, elite)[0].sum(-1)
+                likelihood = jnp.sum(jnp.where(in_elite, elite_log_probs, 0.0))
+                loss -= self.elite_weight * likelihood / jnp.maximum(in_elite.sum(), 1)
+            return loss
 
         grads = jax.grad(loss_fn)(inner.params)
         updates, opt_state = self.optimizer.update(grads, inner.opt_state, inner.params)
@@ -231,6 +254,28 @@ class Reinforce(Strategy):
             return self.baseline_decay * b + (1 - self.baseline_decay) * r, None
 
         new_baseline = jax.lax.scan(ema, baseline, rewards)[0]
-        new = ReinforceState(params=params, opt_state=opt_state, baseline=new_baseline, worst=worst)
+        new = ReinforceState(
+            params=params,
+            opt_state=opt_state,
+            baseline=new_baseline,
+            worst=worst,
+            elite=elite,
+            elite_rewards=elite_rewards,
+        )
         # With no finite reward yet there is nothing to learn: keep the state as it was.
         return jax.tree.map(lambda a, b: jnp.where(known, a, b), new, inner)
+
+    def _merge(self, inner, archs, rewards):
+        """The best `elite` distinct architectures of the queue and the told ones."""
+        if not self.elite:
+            return inner.elite, inner.elite_rewards
+        archs = jnp.asarray(archs, jnp.int32)
+        same = jnp.all(archs[:, None, :] == inner.elite[None, :, :], axis=-1)  # (n, elite)
+        seen = jnp.any(same & jnp.isfinite(inner.elite_rewards)[None, :], axis=1)
+        earlier = jnp.all(archs[:, None, :] == archs[None, :, :], axis=-1)
+        earlier = jnp.any(jnp.tril(earlier, -1), axis=1)  # repeats within the batch
+        rewards = jnp.where(seen | earlier, -jnp.inf, rewards)
+        pool = jnp.concatenate([inner.elite, archs])
+        pool_rewards = jnp.concatenate([inner.elite_rewards, rewards])
+        best = jnp.argsort(-pool_rewards)[: self.elite]
+        return pool[best], pool_rewards[best]
