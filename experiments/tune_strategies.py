@@ -29,6 +29,10 @@ GRIDS = {
         {"learning_rate": 0.1, "tanh_constant": 2.5},
         {"learning_rate": 0.05, "tanh_constant": 2.5, "baseline_decay": 0.9},
         {"learning_rate": 0.1, "tanh_constant": 2.5, "baseline_decay": 0.9},
+        {"elite": 10},
+        {"elite": 10, "elite_weight": 0.1},
+        {"elite": 10, "learning_rate": 0.02},
+        {"elite": 20, "learning_rate": 0.02},
     ],
     "bayesopt": [
         {},
@@ -41,6 +45,8 @@ GRIDS = {
         {"neighbours": 3, "parents": 5},
         {"fit_steps": 30},
         {"encoding": "decisions"},
+        {"neighbours": 3, "parents": 5, "initial": 20},
+        {"neighbours": 3, "parents": 5, "initial": 20, "acquisition": "ucb"},
     ],
     "evolution": [
         {"population_size": 10, "tournament_size": 3},

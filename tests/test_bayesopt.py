@@ -96,7 +96,7 @@ def test_argument_errors():
         BayesOpt(_small_space(), acquisition="pi")
     with pytest.raises(ValueError, match="valid: onehot, decisions"):
         BayesOpt(_small_space(), encoding="paths")
-    strategy = BayesOpt(_small_space(), parents=0, random=8)
+    strategy = BayesOpt(_small_space(), neighbours=1, parents=0, random=8)
     assert strategy.pool_size == 8 + (3 - 1) + (2 - 1) + (3 - 1)  # samples and neighbours
     with pytest.raises(ValueError, match="1..13"):
         strategy.ask(jax.random.key(0), strategy.init(jax.random.key(0)), 14)
