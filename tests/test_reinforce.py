@@ -10,7 +10,7 @@ from search_spaces import nb201
 
 @pytest.fixture(scope="module")
 def controller():
-    return Reinforce(nb201())
+    return Reinforce(nb201(), elite=0)  # the ENAS controller alone
 
 
 def finite_leaves(state):
@@ -164,6 +164,6 @@ def test_the_elite_term_alone_raises_the_elites_likelihood():
     after = np.asarray(strategy.decision_log_probs(after_state, archs)).sum(-1)
     elite = [i for i, a in enumerate(archs) if (a == after_state.inner.elite).all(-1).any()]
     assert len(elite) == 2 and all(after[i] > before[i] for i in elite)
-    plain = Reinforce(nb201(), entropy_weight=0.0, learning_rate=0.05)
+    plain = Reinforce(nb201(), elite=0, entropy_weight=0.0, learning_rate=0.05)
     unchanged = plain.tell(archs, np.full(6, 0.5, np.float32), plain.init(jax.random.key(0)))
     np.testing.assert_allclose(plain.decision_log_probs(unchanged, archs).sum(-1), before)
