@@ -41,6 +41,8 @@ METHODS = {
     "long_warmup": {"warmup_steps": 3000},
     "val_128": {"score_samples": 128},  # scored on a third of the validation split
     "few_shot": {"few_shot": True},  # one supernet per op of the first edge, split mid-warm-up
+    "fair_few_shot": {"sampling": "fair", "few_shot": True},
+    "fair_few_shot_loss": {"sampling": "fair", "few_shot": True, "score_by": "loss"},
 }
 METRICS = ("kendall_tau", "spearman_rho", "top5", "top10")
 

@@ -100,3 +100,12 @@ def test_few_shot_state_keeps_every_copy(digits):
     restored = evaluator(digits, few_shot=True)
     restored.load_state(arrays, meta)
     assert [restored.score(a) for a in archs] == scores
+
+
+def test_score_by_loss_is_the_negative_validation_loss(digits):
+    e = evaluator(digits, score_by="loss")
+    arch = e.space.validate(e.space.sample(jax.random.key(5)))
+    _, loss = e.trainer.evaluate(digits.x_val, digits.y_val, arch)
+    assert e.score(arch) == -loss < 0
+    with pytest.raises(ValueError, match="unknown score_by 'acc'"):
+        evaluator(digits, score_by="acc")

@@ -21,6 +21,8 @@ from nas.space import SearchSpace
 from nas.supernet import supernet
 from nas.train import TrainConfig, Trainer
 
+SCORES = ("accuracy", "loss")
+
 
 class SharedWeightsEvaluator:
     """Scores architectures with weights inherited from (and written back to) a supernet.
@@ -38,6 +40,8 @@ class SharedWeightsEvaluator:
       write_back: keep each architecture's training in the supernet; False trains the path on
         a copy that is dropped after scoring (fine-tuning only).
       score_samples: validation examples each score is measured on (None: all of them).
+      score_by: ``"accuracy"`` (validation accuracy) or ``"loss"`` (the negative mean
+        validation cross-entropy, which does not tie as accuracy on a small split does).
       few_shot: after half the warm-up, split the supernet into one copy per op of the first
         edge, each trained and used only by the paths with that op there (Zhao et al.,
         "Few-shot Neural Architecture Search", ICML 2021).
@@ -57,8 +61,12 @@ class SharedWeightsEvaluator:
         sampling: str = "uniform",
         write_back: bool = True,
         score_samples: int | None = None,
+        score_by: str = "accuracy",
         few_shot: bool = False,
     ):
+        if score_by not in SCORES:
+            raise ValueError(f"unknown score_by {score_by!r}; choose from {SCORES}")
+        self.score_by = score_by
         self.space, self.data = space, data
         self.sampling, self.write_back, self.score_samples = sampling, write_back, score_samples
         self.train_steps, self.warmup_steps, self.seed = train_steps, warmup_steps, seed
@@ -124,11 +132,11 @@ class SharedWeightsEvaluator:
         return loss
 
     def score(self, arch: np.ndarray) -> float:
-        """The validation accuracy of `arch` with the supernet's current weights."""
+        """The validation accuracy (or negative loss) of `arch` with the current weights."""
         self._enter(arch)
         n = self.score_samples
-        accuracy, _ = self.trainer.evaluate(self.data.x_val[:n], self.data.y_val[:n], arch)
-        return accuracy
+        accuracy, loss = self.trainer.evaluate(self.data.x_val[:n], self.data.y_val[:n], arch)
+        return accuracy if self.score_by == "accuracy" else -loss
 
     def compile(self) -> None:
         """Compiles the train and eval steps now, leaving the weights as they are.

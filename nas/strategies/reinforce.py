@@ -30,13 +30,14 @@ Two choices that ENAS leaves open:
 One addition, on by default: priority queue training (`elite`), which also raises the
 likelihood of the best architectures found so far.
 
-Defaults are otherwise those of ``scripts/cifar10_micro_search.sh``: LSTM 64, Adam lr 3.5e-3, baseline
-decay 0.99, entropy weight 1e-4, tanh constant 1.1; that script sets no temperature (1.0 here;
-the 5.0 of the ENAS paper's PTB search is ``temperature=5.0``). Not carried over: the micro
-controller's smaller tanh constant for op decisions (``op_tanh_reduce=2.5``), its fixed op
-biases, and its attention over previous nodes for input decisions; here every decision is a
-plain categorical head, so the controller works for any `SearchSpace`. ENAS adds the entropy to
-the reward; here it is a separate term of the loss, as above.
+Defaults are otherwise those of ``scripts/cifar10_micro_search.sh``: LSTM 64, Adam lr
+3.5e-3, baseline decay 0.99, entropy weight 1e-4, tanh constant 1.1; that script sets no
+temperature (1.0 here; the 5.0 of the ENAS paper's PTB search is ``temperature=5.0``). Not
+carried over: the micro controller's smaller tanh constant for op decisions
+(``op_tanh_reduce=2.5``), its fixed op biases, and its attention over previous nodes for input
+decisions; here every decision is a plain categorical head, so the controller works for any
+`SearchSpace`. ENAS adds the entropy to the reward; here it is a separate term of the loss, as
+above.
 """
 
 from __future__ import annotations
