@@ -11,6 +11,8 @@ import tomllib
 from pathlib import Path
 
 from nas.evaluators import EVALUATORS
+from nas.evaluators.paths import SAMPLINGS
+from nas.evaluators.shared import SCORES
 from nas.strategies import STRATEGIES
 from nas.strategies.bayesopt import ACQUISITIONS
 from nas.train import OPTIMIZERS
@@ -44,7 +46,15 @@ class SearchConfig:
     channels: int | None = _opt(None, "channels of the first stage (default: the space's)")
     cells: int | None = _opt(None, "cells per stage (default: the space's)")
     train_steps: int = _opt(20, "shared weights: steps each architecture trains its path")
-    warmup_steps: int = _opt(200, "shared weights: uniform-path supernet steps before searching")
+    warmup_steps: int = _opt(200, "shared weights: sampled-path supernet steps before searching")
+    warmup_sampling: str = _opt(
+        "uniform",
+        "shared weights: warm-up paths uniformly random, or fair (every op equally often)",
+        SAMPLINGS,
+    )
+    score_by: str = _opt(
+        "accuracy", "shared weights: score by validation accuracy or negative loss", SCORES
+    )
     scan_edges: bool = _opt(
         False, "shared weights: scan each cell's edges (compiles 3-4x faster, steps ~30% slower)"
     )

@@ -57,6 +57,8 @@ def make_evaluator(
         planned_evaluations=planned_evaluations or config.budget,
         seed=config.seed,
         scan_edges=config.scan_edges,
+        sampling=config.warmup_sampling,
+        score_by=config.score_by,
     )
 
 

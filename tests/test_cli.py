@@ -125,3 +125,13 @@ def test_a_time_limit_ends_the_search_early_with_its_results(tmp_path, capsys):
     assert json.loads((out / "results.json").read_text())["evaluations"] == 50
     assert main([*args, "--max-minutes", "0", "--overwrite"]) == 2
     assert "max_minutes must be positive, got 0.0" in capsys.readouterr().err
+
+
+def test_evaluator_options_reach_the_search(tmp_path):
+    out = tmp_path / "run"
+    args = ["search", "--budget", "2", "--out", str(out), "--warmup-sampling", "fair"]
+    assert main([*args, "--score-by", "loss", *TINY]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["warmup_sampling"], saved["score_by"]) == ("fair", "loss")
+    evals = [e for e in map(json.loads, (out / "events.jsonl").open()) if e["event"] == "eval"]
+    assert len(evals) == 2 and all(e["score"] < 0 for e in evals)  # negative losses
