@@ -10,6 +10,7 @@ import math
 import sys
 
 from nas.config import SearchConfig, field_types, load_config_file
+from nas.data import AUGMENTATIONS
 from nas.retrain import RetrainConfig
 from nas.train import TrainConfig
 
@@ -115,6 +116,12 @@ def _parser() -> argparse.ArgumentParser:
             "--" + name.replace("_", "-"), type=float, default=getattr(train, name)
         )
     retrain.add_argument("--batch-size", type=int, default=train.batch_size)
+    retrain.add_argument(
+        "--augment",
+        choices=AUGMENTATIONS,
+        default=defaults.augment,
+        help="training batches: random shifts of up to 2 pixels, and horizontal flips",
+    )
     retrain.add_argument("--no-progress", action="store_true", help="no progress bar")
     retrain.set_defaults(run=_retrain)
 
@@ -224,6 +231,7 @@ def _retrain(args) -> int:
         folds=args.folds,
         seeds=args.seeds,
         seed=args.seed,
+        augment=args.augment,
         train=train,
     )
     out = args.out or f"{args.source}/retrain"

@@ -23,7 +23,7 @@ import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
-from nas.data import BatchStream, Dataset
+from nas.data import AUGMENTATIONS, BatchStream, Dataset, augment
 from nas.export.weights import save_weights
 from nas.metrics import classification_report
 from nas.rundir import read_json, write_json
@@ -44,7 +44,8 @@ class RetrainConfig:
       patience: stop after this many epochs without a better validation accuracy (0: never).
       folds: k of a k-fold cross-validation before the final training (0: none).
       seeds: train this many times, with seeds `seed`, `seed + 1`, ...
-      seed: the first seed (weights and batch order).
+      seed: the first seed (weights, batch order and augmentation).
+      augment: training-batch augmentation, one of `nas.data.AUGMENTATIONS`.
       train: optimizer, learning rate, schedule and batch size.
     """
 
@@ -53,6 +54,7 @@ class RetrainConfig:
     folds: int = 0
     seeds: int = 1
     seed: int = 0
+    augment: str = "none"
     train: TrainConfig = TrainConfig()
 
     def __post_init__(self):
@@ -63,6 +65,10 @@ class RetrainConfig:
             )
         if self.folds == 1 or self.folds < 0:
             raise ValueError(f"retrain: folds must be 0 (none) or at least 2, got {self.folds}")
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(
+                f"retrain: augment={self.augment!r}; valid: {', '.join(AUGMENTATIONS)}"
+            )
 
 
 def retrain(
@@ -113,11 +119,15 @@ def fit(space, arch, data: Dataset, config: RetrainConfig, seed: int, val, progr
     steps = max(len(data.x_train) // batch, 1)
     trainer = Trainer(net, config.train, config.epochs * steps)
     stream = BatchStream(data.x_train, data.y_train, batch, seed=seed)
+    shifts = np.random.default_rng([seed, 1])  # the augmentation's draws, apart from the order
     x_seen, y_seen = data.x_train[:TRAIN_EVAL_EXAMPLES], data.y_train[:TRAIN_EVAL_EXAMPLES]
     history, best, best_params = [], 0, None
     bar = tqdm(range(1, config.epochs + 1), desc=f"retrain seed {seed}", disable=not progress)
     for epoch in bar:
-        losses = [trainer.train_step(*stream.next()) for _ in range(steps)]
+        losses = []
+        for _ in range(steps):
+            x, y = stream.next()
+            losses.append(trainer.train_step(augment(x, shifts, config.augment), y))
         train_loss = float(np.mean(np.asarray(losses)))
         train_accuracy, _ = trainer.evaluate(x_seen, y_seen)
         val_accuracy, val_loss = trainer.evaluate(*val)

@@ -78,6 +78,18 @@ def test_retrain_reports_each_seed_and_folds_and_saves_loadable_weights(digits, 
 def test_retrain_options_are_checked():
     with pytest.raises(ValueError, match="folds must be 0 .* got 1"):
         RetrainConfig(folds=1)
+    with pytest.raises(ValueError, match="augment='mixup'; valid: none, crop, crop_flip"):
+        RetrainConfig(augment="mixup")
+
+
+def test_augmentation_changes_training_and_is_seeded(digits):
+    def train(augment):
+        config = RetrainConfig(epochs=1, patience=0, augment=augment)
+        return fit(SPACE, ARCH, digits, config, 0, (digits.x_val, digits.y_val))[1][0]
+
+    crop = train("crop")
+    assert crop == train("crop")
+    assert crop["train_loss"] != train("none")["train_loss"]
     with pytest.raises(ValueError, match="epochs \\(0\\)"):
         RetrainConfig(epochs=0)
 

@@ -1,5 +1,6 @@
 """Datasets and minibatches for the search: loaders, seeded disjoint splits and batch streams."""
 
+from nas.data.augment import AUGMENTATIONS, augment
 from nas.data.batching import (
     BatchStream,
     batches,
@@ -20,11 +21,13 @@ from nas.data.loaders import (
 )
 
 __all__ = [
+    "AUGMENTATIONS",
     "DATASETS",
     "FASHION_MNIST_INSTALL",
     "FASHION_MNIST_ROOT",
     "BatchStream",
     "Dataset",
+    "augment",
     "batches",
     "load_dataset",
     "load_digits",
