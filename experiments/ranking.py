@@ -43,6 +43,7 @@ METHODS = {
     "few_shot": {"few_shot": True},  # one supernet per op of the first edge, split mid-warm-up
     "fair_few_shot": {"sampling": "fair", "few_shot": True},
     "fair_few_shot_loss": {"sampling": "fair", "few_shot": True, "score_by": "loss"},
+    "fair_few_shot_finetune": {"sampling": "fair", "few_shot": True, "write_back": False},
 }
 METRICS = ("kendall_tau", "spearman_rho", "top5", "top10")
 

@@ -140,8 +140,12 @@ def _evaluator_state(evaluator) -> tuple[dict, dict]:
     return evaluator.state() if hasattr(evaluator, "state") else ({}, {})
 
 
-def load_supernet(run_dir):
+def load_supernet(run_dir, arch=None):
     """The supernet of the search in `run_dir`, with the weights of its latest checkpoint.
+
+    Args:
+      arch: with few-shot weights, the architecture whose copy to take (see
+        `SharedWeightsEvaluator.network`); default: the copy in use when the checkpoint was taken.
 
     Returns:
       The `nas.supernet.Network`, or None when the search had no shared weights (a
@@ -151,8 +155,13 @@ def load_supernet(run_dir):
       FileNotFoundError: the run has shared weights but no readable checkpoint of them.
       ValueError: the run's config.json is missing, malformed or unknown to this version.
     """
-    from flax import nnx
+    evaluator = restore_evaluator(run_dir)
+    return None if evaluator is None else evaluator.network(arch)
 
+
+def restore_evaluator(run_dir):
+    """The shared-weights evaluator of the search in `run_dir`, restored from its latest
+    checkpoint; None when the search had no shared weights. Raises as `load_supernet`."""
     from nas.data import load_dataset
     from nas.experiment import make_evaluator, make_strategy, read_config
     from nas.space import load_space
@@ -173,7 +182,7 @@ def load_supernet(run_dir):
         checkpoints.close()
     if snapshot is None:
         raise FileNotFoundError(f"{run_dir / 'checkpoints'} holds no readable checkpoint")
-    return nnx.merge(evaluator.trainer.graphdef, evaluator.trainer.params)
+    return evaluator
 
 
 class _SharedWeights:

@@ -59,6 +59,7 @@ def make_evaluator(
         scan_edges=config.scan_edges,
         sampling=config.warmup_sampling,
         score_by=config.score_by,
+        few_shot=config.few_shot,
     )
 
 

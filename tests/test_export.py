@@ -243,7 +243,7 @@ def test_cli_exports_the_top_architectures_with_the_runs_weights(run_dir, tmp_pa
 
 
 def test_cli_export_of_a_run_without_shared_weights(run_dir, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(export_run, "load_supernet", lambda path: None)
+    monkeypatch.setattr(export_run, "restore_evaluator", lambda path: None)
     out = tmp_path / "export"
     (out / "rank1").mkdir(parents=True)
     (out / "rank1" / "weights.msgpack").write_bytes(b"an earlier export's")
@@ -253,7 +253,7 @@ def test_cli_export_of_a_run_without_shared_weights(run_dir, tmp_path, monkeypat
 
 
 def test_cli_export_without_weights_reads_no_checkpoint(run_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr(export_run, "load_supernet", pytest.fail)
+    monkeypatch.setattr(export_run, "restore_evaluator", pytest.fail)
     out = tmp_path / "export"
     assert main(["export", str(run_dir), "--top", "3", "--out", str(out), "--no-weights"]) == 0
     assert sorted(p.name for p in (out / "rank3").iterdir()) == ["genotype.json", "model.py"]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import jax
 import numpy as np
+from flax import nnx
 
 from nas.data import BatchStream, Dataset
 from nas.evaluators.base import EvalResult, Timer
@@ -163,12 +164,15 @@ class SharedWeightsEvaluator:
 
     def state(self) -> tuple[dict, dict]:
         """What a checkpoint keeps: the arrays (weights, optimizer state) and plain counters."""
-        arrays = {"params": self.trainer.params, "opt_state": self.trainer.opt_state}
+        current = (self.trainer.params, self.trainer.opt_state)
+        arrays = {"params": current[0], "opt_state": current[1]}
         meta = {"stream": self.stream.state(), "warmed_up": self.warmed_up}
-        if self._shards is not None:
-            self._shards[self._shard] = (self.trainer.params, self.trainer.opt_state)
-            arrays["shards"] = [{"params": p, "opt_state": o} for p, o in self._shards]
-            meta["shard"] = self._shard
+        if self.few_shot:  # the copies, or before the split the one set of weights k times
+            if self._shards is not None:
+                self._shards[self._shard] = current
+            shards = self._shards or [current] * int(self.space.cardinalities[0])
+            arrays["shards"] = [{"params": p, "opt_state": o} for p, o in shards]
+            meta["shard"] = None if self._shards is None else self._shard
         return arrays, meta
 
     def load_state(self, arrays: dict, meta: dict) -> None:
@@ -179,9 +183,16 @@ class SharedWeightsEvaluator:
             data.x_train, data.y_train, batch, seed=self.seed, state=meta["stream"]
         )
         self.warmed_up = meta["warmed_up"]
-        if "shards" in arrays:
+        if meta.get("shard") is not None:
             self._shards = [(s["params"], s["opt_state"]) for s in arrays["shards"]]
             self._shard = meta["shard"]
+
+    def network(self, arch=None):
+        """The supernet (an NNX module) with the weights that `arch` trains and is scored with:
+        with few-shot, the copy of its first edge's op (default: the current copy)."""
+        if arch is not None:
+            self._enter(self.space.validate(arch))
+        return nnx.merge(self.trainer.graphdef, self.trainer.params)
 
     def _split(self) -> None:
         """Few-shot: one copy of the weights and optimizer state per op of the first edge."""

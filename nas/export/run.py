@@ -11,7 +11,7 @@ import json
 import math
 from pathlib import Path
 
-from nas.checkpoint import load_supernet
+from nas.checkpoint import restore_evaluator
 from nas.experiment import read_config
 from nas.export.write import export_architecture
 from nas.space import InvalidArchitecture, load_space
@@ -65,14 +65,15 @@ def export_run(run_dir, out, *, top: int = 1, weights: bool = True, overwrite: b
             archs.append(space.validate(entry["arch"]))
         except (KeyError, TypeError, InvalidArchitecture) as error:
             raise ValueError(f"{path}: architecture {rank} is malformed: {error!r}") from None
-    supernet = load_supernet(run_dir) if weights else None
-    if supernet is None:
+    evaluator = restore_evaluator(run_dir) if weights else None
+    if evaluator is None:
         shape = _data_shape(config.dataset)
     else:
-        shape = supernet.input_shape, supernet.num_classes
+        shape = evaluator.data.input_shape, evaluator.data.num_classes
     exported = []
     for rank, (entry, arch) in enumerate(zip(entries, archs), 1):
         score = entry.get("score")
+        supernet = None if evaluator is None else evaluator.network(arch)
         directory = export_architecture(
             out / f"rank{rank}",
             space,
