@@ -1,7 +1,8 @@
 """Shared weights against stand-alone training at equal wall time, the picks retrained.
 
-For each seed, a shared-weights search (`strategy`, nb201 on digits) evaluates `budget`
-architectures; its wall time, warm-up included, is then given to random search with
+For each seed, a shared-weights search (`strategy`, nb201 on digits, by default with the
+evaluator options that rank best in `experiments.ranking`: fair warm-up and few-shot copies)
+evaluates `budget` architectures; its wall time, warm-up included, is then given to random search with
 stand-alone training (``--max-minutes``). Each search's pick is retrained from scratch with
 the same recipe (`nas.retrain`, `retrain_seeds` seeds) and scored once on the test split.
 Reports both sides' retrained test accuracy, how many architectures each search evaluated,
@@ -38,6 +39,8 @@ class Config:
     budget: int = 100
     warmup_steps: int = 1000
     train_steps: int = 20
+    warmup_sampling: str = "fair"
+    few_shot: bool = True
     standalone_epochs: int = 3
     channels: int = 16
     cells: int = 5
@@ -71,6 +74,8 @@ def searches(config: Config, seed: int, runs: Path) -> dict:
         budget=config.budget,
         warmup_steps=config.warmup_steps,
         train_steps=config.train_steps,
+        warmup_sampling=config.warmup_sampling,
+        few_shot=config.few_shot,
         out=str(runs / f"shared-{seed}"),
         **common,
     )
