@@ -2,12 +2,12 @@
 
 For each seed, a shared-weights search (`strategy`, nb201 on digits, by default with the
 evaluator options that rank best in `experiments.ranking`: fair warm-up and few-shot copies)
-evaluates `budget` architectures; its wall time, warm-up included, is then given to random search with
-stand-alone training (``--max-minutes``). Each search's pick is retrained from scratch with
-the same recipe (`nas.retrain`, `retrain_seeds` seeds) and scored once on the test split.
-Reports both sides' retrained test accuracy, how many architectures each search evaluated,
-and whether any pick is a degenerate cell (`SearchSpace.is_degenerate`). Results are kept per
-seed in `out/results.json`, so an interrupted run goes on where it stopped.
+evaluates `budget` architectures; its wall time, warm-up included, is then given to random
+search with stand-alone training (``--max-minutes``). Each search's pick is retrained from
+scratch with the same recipe (`nas.retrain`, `retrain_seeds` seeds) and scored once on the
+test split. Reports both sides' retrained test accuracy, how many architectures each search
+evaluated, and whether any pick is a degenerate cell (`SearchSpace.is_degenerate`). Results
+are kept per seed in `out/results.json`, so an interrupted run goes on where it stopped.
 
 Run from the repository root: ``python -m experiments.shared_vs_standalone`` (``--quick`` for
 a smoke run). The last line printed is a JSON object of the figures.

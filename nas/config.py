@@ -48,7 +48,7 @@ class SearchConfig:
     train_steps: int = _opt(20, "shared weights: steps each architecture trains its path")
     warmup_steps: int = _opt(200, "shared weights: sampled-path supernet steps before searching")
     warmup_sampling: str = _opt(
-        "uniform",
+        "fair",
         "shared weights: warm-up paths uniformly random, or fair (every op equally often)",
         SAMPLINGS,
     )

@@ -129,9 +129,9 @@ def test_a_time_limit_ends_the_search_early_with_its_results(tmp_path, capsys):
 
 def test_evaluator_options_reach_the_search(tmp_path):
     out = tmp_path / "run"
-    args = ["search", "--budget", "2", "--out", str(out), "--warmup-sampling", "fair"]
+    args = ["search", "--budget", "2", "--out", str(out), "--warmup-sampling", "uniform"]
     assert main([*args, "--score-by", "loss", *TINY]) == 0
     saved = json.loads((out / "config.json").read_text())
-    assert (saved["warmup_sampling"], saved["score_by"]) == ("fair", "loss")
+    assert (saved["warmup_sampling"], saved["score_by"]) == ("uniform", "loss")
     evals = [e for e in map(json.loads, (out / "events.jsonl").open()) if e["event"] == "eval"]
     assert len(evals) == 2 and all(e["score"] < 0 for e in evals)  # negative losses

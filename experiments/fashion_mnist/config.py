@@ -14,7 +14,8 @@ class Config:
       strategies: the shared-weights searches, `budget` architectures each (a count, not a
         time, so that the same seed gives the same architectures).
       channels, cells: the network's size while searching.
-      warmup_steps, train_steps, warmup_sampling: the shared-weights evaluator.
+      warmup_steps, train_steps, warmup_sampling, few_shot: the shared-weights evaluator
+        (by default the options that rank best in `experiments.ranking`).
       standalone_epochs: random search's contender trains each architecture this long, alone,
         for as long as the shared-weights searches took on average.
 
@@ -33,6 +34,7 @@ class Config:
     warmup_steps: int = 1000
     train_steps: int = 20
     warmup_sampling: str = "fair"
+    few_shot: bool = True
     standalone_epochs: int = 1
     retrain_channels: int = 16
     retrain_cells: int = 3

@@ -101,6 +101,7 @@ def search(config: Config, strategy: str, out: Path, minutes: float | None = Non
         warmup_steps=config.warmup_steps,
         train_steps=config.train_steps,
         warmup_sampling=config.warmup_sampling,
+        few_shot=config.few_shot and not alone,
         epochs=config.standalone_epochs,
         batch_size=config.batch_size,
         learning_rate=config.learning_rate,

@@ -37,7 +37,8 @@ class SharedWeightsEvaluator:
       planned_evaluations: how many evaluations the schedule plans for.
       seed: seeds the weights, the batch order and the warm-up paths.
       scan_edges: build the supernet with scanned edges (faster compile, slower steps).
-      sampling: how the warm-up samples paths, ``"uniform"`` or ``"fair"``.
+      sampling: how the warm-up samples paths, ``"fair"`` (every op of every edge equally
+        often; the default: it ranks better, see the README's ranking figures) or ``"uniform"``.
       write_back: keep each architecture's training in the supernet; False trains the path on
         a copy that is dropped after scoring (fine-tuning only).
       score_samples: validation examples each score is measured on (None: all of them).
@@ -59,7 +60,7 @@ class SharedWeightsEvaluator:
         planned_evaluations: int = 100,
         seed: int = 0,
         scan_edges: bool = False,
-        sampling: str = "uniform",
+        sampling: str = "fair",
         write_back: bool = True,
         score_samples: int | None = None,
         score_by: str = "accuracy",
