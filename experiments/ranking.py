@@ -32,7 +32,8 @@ from nas.evaluators import SharedWeightsEvaluator
 from nas.train import TrainConfig
 from search_spaces import nb201
 
-# Each method: options of SharedWeightsEvaluator that differ from the first ("spos").
+# Each method: options of SharedWeightsEvaluator over BASELINE, uniform single-path sampling.
+BASELINE = {"sampling": "uniform"}
 METHODS = {
     "spos": {},  # uniform single-path warm-up, then each path trains and stays in the supernet
     "fair": {"sampling": "fair"},  # every op of every edge trains equally often in the warm-up
@@ -44,6 +45,7 @@ METHODS = {
     "fair_few_shot": {"sampling": "fair", "few_shot": True},
     "fair_few_shot_loss": {"sampling": "fair", "few_shot": True, "score_by": "loss"},
     "fair_few_shot_finetune": {"sampling": "fair", "few_shot": True, "write_back": False},
+    "fair_few_shot_long": {"sampling": "fair", "few_shot": True, "warmup_steps": 3000},
 }
 METRICS = ("kendall_tau", "spearman_rho", "top5", "top10")
 
@@ -109,11 +111,12 @@ def score_cache(space, archs, config: Config) -> ResultCache:
 def method_run(space, data, archs, config: Config, method: str, seed: int, cache) -> dict:
     """The scores of one method with one supernet seed (the architectures in an order drawn
     from the seed), and the seconds they took; measured once, then read from `cache`."""
-    name = f"{method} {json.dumps(METHODS[method], sort_keys=True)} seed {seed}"
+    options = {**BASELINE, **METHODS[method]}
+    name = f"{method} {json.dumps(options, sort_keys=True)} seed {seed}"
     if name not in cache:
         start = time.perf_counter()
         order = np.random.default_rng(seed).permutation(len(archs))
-        scores = shared_scores(space, data, archs, config, METHODS[method], seed, order)
+        scores = shared_scores(space, data, archs, config, options, seed, order)
         cache.put(name, {"scores": scores, "seconds": time.perf_counter() - start})
     return cache[name]
 
