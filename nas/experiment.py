@@ -171,8 +171,9 @@ def _run(config: SearchConfig, *, overwrite: bool, progress: bool, resume: bool)
         bar.update(1)
         bar.set_postfix(best=f"{best:.4f}", last=f"{record.score:.4f}")
         so_far.append(record)
-        if record.score == best and not record.cached:  # a new best: keep best.json current
-            run_dir.write_best(_results(space, top(so_far, config.top), len(so_far)))
+        leaders = top(so_far, config.top)
+        if not record.cached and any(r.index == record.index for r in leaders):
+            run_dir.write_best(_results(space, leaders, len(so_far)))  # keep best.json current
 
     def out_of_time() -> bool:
         return run_dir.elapsed() >= 60 * config.max_minutes

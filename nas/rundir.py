@@ -4,7 +4,7 @@ Layout::
 
     RUN_DIR/config.json    the resolved options of the search
     RUN_DIR/events.jsonl   one JSON object a line, flushed as each event happens
-    RUN_DIR/best.json      the top architectures so far, rewritten at each new best
+    RUN_DIR/best.json      the top architectures so far, rewritten when one enters them
     RUN_DIR/results.json   the top architectures, written when the search ends
     RUN_DIR/checkpoints/   the search's checkpoints (`nas.checkpoint`)
 
