@@ -17,7 +17,7 @@ class Config:
       warmup_steps, train_steps, warmup_sampling, few_shot: the shared-weights evaluator
         (by default the options that rank best in `experiments.ranking`).
       standalone_epochs: random search's contender trains each architecture this long, alone,
-        for as long as the shared-weights searches took on average.
+        for as long as the shared-weights searches took on average (`budget` at most).
 
     Retraining (the same recipe for every contender):
       retrain_channels, retrain_cells: the size of the searched networks; the hand-designed

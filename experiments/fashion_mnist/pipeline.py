@@ -84,7 +84,8 @@ def _once(cache: ResultCache, name: str, step, *args):
 
 
 def search(config: Config, strategy: str, out: Path, minutes: float | None = None) -> dict:
-    """One search (shared weights; random search alone for `minutes`): its pick and costs.
+    """One search of at most `budget` architectures (shared weights; random search alone, for
+    at most `minutes`): its pick and costs.
 
     A search interrupted earlier resumes from its run directory."""
     alone = strategy == "random"
@@ -93,7 +94,7 @@ def search(config: Config, strategy: str, out: Path, minutes: float | None = Non
         strategy=strategy,
         dataset=config.dataset,
         evaluator="standalone" if alone else "shared",
-        budget=100_000 if alone else config.budget,
+        budget=config.budget,
         max_minutes=minutes,
         seed=config.seed,
         channels=config.channels,
