@@ -3,6 +3,7 @@
 import os
 import tempfile
 
+import jax
 import pytest
 
 from search_spaces import SPACES
@@ -10,6 +11,11 @@ from search_spaces import SPACES
 # matplotlib's font cache lives in the user's home by default, shared by every environment on
 # the machine; one built by an environment since deleted names font files that are gone.
 os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="mpl-"))
+
+# Many tests build the same tiny networks; a compilation cache for the session lets each
+# program compile once (a third off the suite's time), however many trainers jit it.
+jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="jax-cache-"))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 TINY = {"channels": 4, "cells_per_stage": 1}
 
