@@ -23,13 +23,11 @@ import numpy as np
 
 from experiments import entry
 from experiments.cache import ResultCache
+from experiments.pick import search_pick
 from experiments.rank_metrics import mean_ci
 from nas.config import SearchConfig
 from nas.data import load_digits
-from nas.experiment import run_search
 from nas.retrain import RetrainConfig, retrain
-from nas.rundir import read_events
-from nas.search import top
 from nas.space import load_space
 
 
@@ -79,7 +77,7 @@ def searches(config: Config, seed: int, runs: Path) -> dict:
         out=str(runs / f"shared-{seed}"),
         **common,
     )
-    picks = {"shared": _search(shared)}
+    picks = {"shared": search_pick(shared)}
     alone = SearchConfig(
         strategy="random",
         evaluator="standalone",
@@ -89,20 +87,8 @@ def searches(config: Config, seed: int, runs: Path) -> dict:
         out=str(runs / f"standalone-{seed}"),
         **common,
     )
-    picks["standalone"] = _search(alone)
+    picks["standalone"] = search_pick(alone)
     return picks
-
-
-def _search(config: SearchConfig) -> dict:
-    records, _ = run_search(config, overwrite=True, progress=False)
-    events = read_events(Path(config.out) / "events.jsonl")
-    (best,) = top(records, 1)
-    return {
-        "arch": list(best.arch),
-        "score": best.score,
-        "evaluations": len(records),
-        "minutes": max(e["time"] for e in events) / 60,
-    }
 
 
 def run(config: Config) -> dict:

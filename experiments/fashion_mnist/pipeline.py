@@ -13,13 +13,12 @@ from experiments.cache import ResultCache
 from experiments.fashion_mnist.config import Config
 from experiments.fashion_mnist.contenders import cost, resnet
 from experiments.fashion_mnist.figures import progress_plot, table
+from experiments.pick import search_pick
 from nas.config import SearchConfig
 from nas.data import load_dataset
-from nas.experiment import resume_search, run_search
 from nas.export import export_architecture
 from nas.retrain import RetrainConfig, retrain
-from nas.rundir import read_events, write_json
-from nas.search import top
+from nas.rundir import write_json
 from nas.space import load_space
 from nas.train import TrainConfig
 
@@ -85,9 +84,7 @@ def _once(cache: ResultCache, name: str, step, *args):
 
 def search(config: Config, strategy: str, out: Path, minutes: float | None = None) -> dict:
     """One search of at most `budget` architectures (shared weights; random search alone, for
-    at most `minutes`): its pick and costs.
-
-    A search interrupted earlier resumes from its run directory."""
+    at most `minutes`): its pick and costs (`experiments.pick.search_pick`)."""
     alone = strategy == "random"
     options = SearchConfig(
         space="nb201",
@@ -108,19 +105,7 @@ def search(config: Config, strategy: str, out: Path, minutes: float | None = Non
         learning_rate=config.learning_rate,
         out=str(out / "runs" / strategy),
     )
-    run_dir = Path(options.out)
-    if (run_dir / "config.json").exists() and not (run_dir / "results.json").exists():
-        records, _ = resume_search(run_dir, progress=False)
-    else:
-        records, _ = run_search(options, overwrite=True, progress=False)
-    (best,) = top(records, 1)
-    events = read_events(run_dir / "events.jsonl")
-    return {
-        "arch": [int(d) for d in best.arch],
-        "score": best.score,
-        "evaluations": len(records),
-        "minutes": max(e["time"] for e in events) / 60,
-    }
+    return search_pick(options)
 
 
 def picks(config: Config, searches: dict, data) -> dict:
