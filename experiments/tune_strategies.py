@@ -21,18 +21,14 @@ from nas.strategies import STRATEGIES
 
 GRIDS = {
     "reinforce": [
-        {"learning_rate": 3.5e-3},
-        {"learning_rate": 0.02},
-        {"learning_rate": 0.05},
-        {"learning_rate": 0.1},
-        {"learning_rate": 0.05, "tanh_constant": 2.5},
-        {"learning_rate": 0.1, "tanh_constant": 2.5},
-        {"learning_rate": 0.05, "tanh_constant": 2.5, "baseline_decay": 0.9},
-        {"learning_rate": 0.1, "tanh_constant": 2.5, "baseline_decay": 0.9},
-        {"elite": 10},
-        {"elite": 10, "elite_weight": 0.1},
-        {"elite": 10, "learning_rate": 0.02},
-        {"elite": 20, "learning_rate": 0.02},
+        {"draws": 1, "elite": 0},  # the ENAS controller alone
+        {"draws": 1},  # with priority queue training
+        {"draws": 4},
+        {"draws": 8},
+        {"draws": 16},
+        {"draws": 8, "elite": 20},
+        {"draws": 8, "learning_rate": 0.02},
+        {"draws": 8, "tanh_constant": 2.5},
     ],
     "bayesopt": [
         {},

@@ -6,6 +6,7 @@ import tempfile
 import jax
 import pytest
 
+from nas.space import Cell, Node, SearchSpace, Skeleton
 from search_spaces import SPACES
 
 # matplotlib's font cache lives in the user's home by default, shared by every environment on
@@ -18,6 +19,13 @@ jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="jax-cach
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 TINY = {"channels": 4, "cells_per_stage": 1}
+
+
+@pytest.fixture
+def small_space() -> SearchSpace:
+    """Two nodes, three ops: 3 * 2 * 3 = 18 architectures, few enough to exhaust."""
+    cell = Cell(1, (Node((0,), 1), Node((0, 1), 1, distinct=False)), ("a", "b", "c"), "last")
+    return SearchSpace("small", {"normal": cell}, Skeleton(4, 1, 1, "residual"))
 
 
 @pytest.fixture(params=sorted(SPACES))

@@ -5,7 +5,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nas.space import Cell, Node, SearchSpace, Skeleton
 from nas.strategies import BayesOpt, RandomSearch, gp
 from search_spaces import nb201
 
@@ -39,15 +38,9 @@ def test_masked_rows_change_nothing():
     np.testing.assert_allclose(cov, cov_p, atol=1e-4)
 
 
-def _small_space():
-    """Two nodes, three ops: 3 * 2 * 3 = 18 architectures."""
-    cell = Cell(1, (Node((0,), 1), Node((0, 1), 1, distinct=False)), ("a", "b", "c"), "last")
-    return SearchSpace("small", {"normal": cell}, Skeleton(4, 1, 1, "residual"))
-
-
 @pytest.mark.parametrize("acquisition", ["ei", "ucb", "thompson"])
-def test_never_reproposes_an_evaluated_key_while_fresh_ones_remain(acquisition):
-    space = _small_space()
+def test_never_reproposes_an_evaluated_key_while_fresh_ones_remain(acquisition, small_space):
+    space = small_space
     n_keys = len({space.key(np.array(a)) for a in np.ndindex(*space.cardinalities)})
     strategy = BayesOpt(space, acquisition=acquisition, initial=3, random=40)
     state, key, seen = strategy.init(jax.random.key(0)), jax.random.key(1), set()
@@ -81,8 +74,8 @@ def test_beats_random_search_on_an_additive_score():
     assert min(ours) == pytest.approx(0.0, abs=1e-4)  # the optimum itself, at least once
 
 
-def test_full_buffer_keeps_the_best_observations():
-    space = _small_space()
+def test_full_buffer_keeps_the_best_observations(small_space):
+    space = small_space
     strategy = BayesOpt(space, capacity=4)
     state = strategy.init(jax.random.key(0))
     archs = space.sample(jax.random.key(1), 6)
@@ -91,12 +84,12 @@ def test_full_buffer_keeps_the_best_observations():
     assert sorted(np.asarray(state.inner.scores).tolist()) == [2, 3, 4, 5]
 
 
-def test_argument_errors():
+def test_argument_errors(small_space):
     with pytest.raises(ValueError, match="valid: ei, ucb, thompson"):
-        BayesOpt(_small_space(), acquisition="pi")
+        BayesOpt(small_space, acquisition="pi")
     with pytest.raises(ValueError, match="valid: onehot, decisions"):
-        BayesOpt(_small_space(), encoding="paths")
-    strategy = BayesOpt(_small_space(), neighbours=1, parents=0, random=8)
+        BayesOpt(small_space, encoding="paths")
+    strategy = BayesOpt(small_space, neighbours=1, parents=0, random=8)
     assert strategy.pool_size == 8 + (3 - 1) + (2 - 1) + (3 - 1)  # samples and neighbours
     with pytest.raises(ValueError, match="1..13"):
         strategy.ask(jax.random.key(0), strategy.init(jax.random.key(0)), 14)

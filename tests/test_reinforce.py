@@ -10,7 +10,7 @@ from search_spaces import nb201
 
 @pytest.fixture(scope="module")
 def controller():
-    return Reinforce(nb201(), elite=0)  # the ENAS controller alone
+    return Reinforce(nb201(), elite=0, draws=1)  # the ENAS controller alone
 
 
 def finite_leaves(state):
@@ -57,6 +57,25 @@ def test_policy_gradient_moves_toward_the_rewarded_choice(controller):
     assert p_first_is_2(state) > 0.5
 
 
+def test_fresh_draws_skip_told_keys_while_fresh_ones_remain(small_space):
+    space = small_space
+    n_keys = len({space.key(np.array(a)) for a in np.ndindex(*space.cardinalities)})
+    # A fast-learning policy soon repeats its favourites (with draws=1, 5 of these 6 asks would).
+    strategy = Reinforce(space, draws=64, learning_rate=0.1)
+    state, key, seen = strategy.init(jax.random.key(0)), jax.random.key(1), set()
+    for _ in range(n_keys // 2):
+        key, k = jax.random.split(key)
+        archs, state = strategy.ask(k, state, 2)
+        keys = {space.key(a) for a in np.asarray(archs)}
+        assert len(keys) == 2 and not keys & seen
+        seen |= keys
+        state = strategy.tell(archs, np.asarray(archs).sum(1).astype(np.float32), state)
+    # Once every key is told, the ask still proposes (repeats) rather than failing.
+    every = np.array(list(np.ndindex(*space.cardinalities)), np.int32)
+    state = strategy.tell(every, every.sum(1).astype(np.float32), state)
+    assert np.asarray(strategy.ask(key, state, 3)[0]).shape == (3, space.n_decisions)
+
+
 def test_tell_learns_from_archs_it_did_not_propose(controller):
     """Teacher forcing: the told archs' own log-probabilities are what the step changes."""
     good, bad = np.array([0, 1, 2, 3, 4, 0]), np.array([4, 3, 2, 1, 0, 4])
@@ -86,9 +105,12 @@ def test_baseline_starts_at_the_first_mean_then_moves_per_sample(controller):
 def test_failed_scores_keep_the_policy_finite(controller):
     state = controller.init(jax.random.key(0))
     archs, state = controller.ask(jax.random.key(1), state, 4)
-    # With no finite reward told yet there is nothing to learn from: the policy stays.
+    # With no finite reward told yet there is nothing to learn from: the policy stays, and
+    # only the memory of told architectures grows.
     failed = controller.tell(archs, np.array([-np.inf, np.nan, -np.inf, np.nan]), state)
-    for x, y in zip(jax.tree.leaves(failed.inner), jax.tree.leaves(state.inner)):
+    assert (np.asarray(failed.inner.told[:4]) == np.asarray(archs)).all()
+    learnt = failed.inner.replace(told=state.inner.told, told_count=state.inner.told_count)
+    for x, y in zip(jax.tree.leaves(learnt), jax.tree.leaves(state.inner)):
         assert (np.asarray(x) == np.asarray(y)).all()
     state = controller.tell(archs, np.array([0.5, np.nan, -np.inf, 0.25], np.float32), state)
     assert finite_leaves(state.inner)
@@ -136,6 +158,8 @@ def test_restored_state_continues_identically(controller):
         ({"entropy_weight": -1e-4}, "entropy_weight must be a finite number >= 0"),
         ({"elite": -1}, "elite must be an integer >= 0"),
         ({"elite_weight": float("nan")}, "elite_weight must be a finite number >= 0"),
+        ({"draws": 0}, "draws must be a positive integer"),
+        ({"memory": 2.5}, "memory must be a positive integer"),
     ],
 )
 def test_argument_errors(kwargs, message):

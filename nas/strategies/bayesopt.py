@@ -38,6 +38,7 @@ from jax.scipy.stats import norm
 from nas.space import SearchSpace
 from nas.strategies import gp
 from nas.strategies.base import State, Strategy
+from nas.strategies.fresh import FreshKeys
 
 ACQUISITIONS = ("ei", "ucb", "thompson")
 MIN_BUCKET = 16
@@ -116,7 +117,7 @@ class BayesOpt(Strategy):
         super().__init__(space)
         self._jit_pool = jax.jit(self._pool)
         self._jit_pick = jax.jit(self._pick, static_argnums=(4, 5))
-        self._keys: dict[bytes, str] = {}
+        self._fresh = FreshKeys(space)
 
     def _init(self, key):
         width = self._encode(jnp.zeros(self.space.n_decisions, jnp.int32)).shape[0]
@@ -135,7 +136,7 @@ class BayesOpt(Strategy):
         count = int(inner.count)
         k_pool, k_pick = jax.random.split(key)
         pool = self._jit_pool(k_pool, inner)
-        fresh = self._fresh(np.asarray(pool), np.asarray(inner.archs[:count]))
+        fresh = self._fresh.mask(np.asarray(pool), np.asarray(inner.archs[:count]))
         rows = self._bucket(count)
         archs, inner = self._jit_pick(k_pick, inner, pool, jnp.asarray(fresh), n, rows)
         return archs, state.replace(inner=inner)
@@ -182,24 +183,6 @@ class BayesOpt(Strategy):
         keys = jax.random.split(k_mutate, parents.shape[0])
         mutants = jax.vmap(mutant)(parents, twice, keys).reshape(-1, self.space.n_decisions)
         return jnp.concatenate([neighbours, mutants, self.space.sample(k_random, self.random)])
-
-    def _fresh(self, pool: np.ndarray, observed: np.ndarray) -> np.ndarray:
-        """Marks the candidates whose canonical key is new to the observations and the pool."""
-        seen = {self._key(a) for a in observed}
-        fresh = np.zeros(len(pool), bool)
-        for i, arch in enumerate(pool):
-            key = self.space.key(arch)
-            if key not in seen:
-                fresh[i] = True
-                seen.add(key)
-        return fresh
-
-    def _key(self, arch: np.ndarray) -> str:
-        """The canonical key of an observed architecture, memoised."""
-        raw = arch.tobytes()
-        if raw not in self._keys:
-            self._keys[raw] = self.space.key(arch)
-        return self._keys[raw]
 
     def _bucket(self, count: int) -> int:
         """Rows of the buffer the surrogate reads: a power of two >= count, so compiles are few."""

@@ -27,8 +27,19 @@ Two choices that ENAS leaves open:
   loss). While no finite reward has been told at all the batch carries no information and the
   policy is left unchanged.
 
-One addition, on by default: priority queue training (`elite`), which also raises the
-likelihood of the best architectures found so far.
+Two additions, on by default:
+
+* priority queue training (`elite`), which also raises the likelihood of the best architectures
+  found so far;
+* fresh draws (`draws`): an ask samples `draws` architectures from the policy per one it
+  proposes and proposes, in sampling order, those whose canonical key was not told before (nor
+  drawn earlier in the ask), falling back to repeats only when too few are fresh. This is the
+  policy conditioned on the architectures not yet evaluated: a search loop counts every asked
+  architecture against its budget, and a policy that has grown sure of itself would otherwise
+  spend much of it on repeats that teach it nothing. On NAS-Bench-Graph's cora, citeseer and
+  arxiv (10 seeds, 500 queries) the controller alone asked 432 distinct architectures of 500 on
+  average, with draws of 8 all 500, and the mean validation regret at 500 fell from .0047 to
+  .0045; at 100 queries repeats are rare and the regret is the same (.0095, 20 seeds).
 
 Defaults are otherwise those of ``scripts/cifar10_micro_search.sh``: LSTM 64, Adam lr
 3.5e-3, baseline decay 0.99, entropy weight 1e-4, tanh constant 1.1; that script sets no
@@ -52,7 +63,8 @@ import optax
 from flax import struct
 
 from nas.space import SearchSpace
-from nas.strategies.base import Strategy
+from nas.strategies.base import State, Strategy
+from nas.strategies.fresh import FreshKeys
 
 
 @struct.dataclass
@@ -63,6 +75,8 @@ class ReinforceState:
     worst: jax.Array  # the lowest finite reward told so far; +inf before the first
     elite: jax.Array  # (elite, D) the best distinct architectures told so far
     elite_rewards: jax.Array  # (elite,) their rewards; -inf for empty places
+    told: jax.Array  # (memory, D) the architectures told last, a ring buffer
+    told_count: jax.Array  # architectures told in all
 
 
 def lstm_step(params: dict, x: jax.Array, h: jax.Array, c: jax.Array):
@@ -93,6 +107,9 @@ class Reinforce(Strategy):
         validation regret from .0111 to .0092; a weight of 0.1 (.0095), or a learning rate of
         0.02 with 10 or 20 elites (.0099, .0106), did less.
       elite_weight: see `elite`.
+      draws: policy samples per proposed architecture, of which fresh ones are proposed first
+        (see above); 1 proposes every sample, as ENAS does.
+      memory: told architectures remembered as evaluated (the latest ones), for `draws`.
 
     Example::
 
@@ -114,6 +131,8 @@ class Reinforce(Strategy):
         temperature: float = 1.0,
         elite: int = 10,
         elite_weight: float = 1.0,
+        draws: int = 8,
+        memory: int = 1024,
     ):
         if not isinstance(lstm_size, int | np.integer) or lstm_size < 1:
             raise ValueError(f"lstm_size must be a positive integer, got {lstm_size!r}")
@@ -137,6 +156,11 @@ class Reinforce(Strategy):
             raise ValueError(f"elite must be an integer >= 0 (0 turns it off), got {elite!r}")
         if not (math.isfinite(elite_weight) and elite_weight >= 0):
             raise ValueError(f"elite_weight must be a finite number >= 0, got {elite_weight!r}")
+        for name, value in (("draws", draws), ("memory", memory)):
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.draws, self.memory = int(draws), int(memory)
+        self._fresh = FreshKeys(space)
         self.elite, self.elite_weight = int(elite), float(elite_weight)
         self.lstm_size, self.learning_rate = int(lstm_size), float(learning_rate)
         self.baseline_decay, self.entropy_weight = float(baseline_decay), float(entropy_weight)
@@ -226,7 +250,21 @@ class Reinforce(Strategy):
             worst=jnp.asarray(jnp.inf, jnp.float32),
             elite=jnp.zeros((self.elite, self.space.n_decisions), jnp.int32),
             elite_rewards=jnp.full(self.elite, -jnp.inf, jnp.float32),
+            told=jnp.zeros((self.memory, self.space.n_decisions), jnp.int32),
+            told_count=jnp.asarray(0, jnp.int32),
         )
+
+    def ask(self, key: jax.Array, state: State, n: int) -> tuple[jax.Array, State]:
+        """Proposes `n` architectures: policy samples, fresh ones first (see `draws`)."""
+        if self.draws == 1:
+            return super().ask(key, state, n)
+        if n < 1:
+            raise ValueError(f"ask needs n >= 1 architectures, got {n}")
+        inner = state.inner
+        samples = np.asarray(self._jit_ask(key, inner, n * self.draws)[0])
+        held = min(int(inner.told_count), self.memory)
+        fresh = self._fresh.mask(samples, np.asarray(inner.told[:held]))
+        return jnp.asarray(samples[np.argsort(~fresh, kind="stable")[:n]]), state
 
     def _ask(self, key, inner, n):
         archs = jax.vmap(self._sample, (None, 0))(inner.params, jax.random.split(key, n))
@@ -261,7 +299,7 @@ class Reinforce(Strategy):
             return self.baseline_decay * b + (1 - self.baseline_decay) * r, None
 
         new_baseline = jax.lax.scan(ema, baseline, rewards)[0]
-        new = ReinforceState(
+        new = inner.replace(
             params=params,
             opt_state=opt_state,
             baseline=new_baseline,
@@ -269,8 +307,13 @@ class Reinforce(Strategy):
             elite=elite,
             elite_rewards=elite_rewards,
         )
-        # With no finite reward yet there is nothing to learn: keep the state as it was.
-        return jax.tree.map(lambda a, b: jnp.where(known, a, b), new, inner)
+        # With no finite reward yet there is nothing to learn: keep the policy as it was.
+        new = jax.tree.map(lambda a, b: jnp.where(known, a, b), new, inner)
+        latest = archs[-self.memory :]
+        slots = (inner.told_count + jnp.arange(latest.shape[0])) % self.memory
+        return new.replace(
+            told=inner.told.at[slots].set(latest), told_count=inner.told_count + archs.shape[0]
+        )
 
     def _merge(self, inner, archs, rewards):
         """The best `elite` distinct architectures of the queue and the told ones."""
