@@ -21,14 +21,16 @@ from nas.strategies import STRATEGIES
 
 GRIDS = {
     "reinforce": [
-        {"draws": 1, "elite": 0},  # the ENAS controller alone
-        {"draws": 1},  # with priority queue training
-        {"draws": 4},
-        {"draws": 8},
-        {"draws": 16},
-        {"draws": 8, "elite": 20},
-        {"draws": 8, "learning_rate": 0.02},
-        {"draws": 8, "tanh_constant": 2.5},
+        {"elite": 0, "draws": 1},  # the ENAS controller alone
+        {"local": 0.0, "draws": 1},  # with priority queue training
+        {"local": 0.0},  # and fresh draws
+        {"local": 0.5},
+        {"local": 0.8},
+        {"local": 1.0},
+        {"tournament": 1},
+        {"tournament": 5},
+        {"draws": 1},
+        {"elite": 20},
     ],
     "bayesopt": [
         {},

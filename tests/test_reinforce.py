@@ -76,6 +76,25 @@ def test_fresh_draws_skip_told_keys_while_fresh_ones_remain(small_space):
     assert np.asarray(strategy.ask(key, state, 3)[0]).shape == (3, space.n_decisions)
 
 
+def test_local_edits_change_one_decision_of_the_best_elite_architecture():
+    space = nb201()
+    strategy = Reinforce(space, elite=4, local=1.0, tournament=64, draws=1)
+    state = strategy.init(jax.random.key(0))
+    told = np.asarray(space.sample(jax.random.key(1), 4))
+
+    def distances(state, parents):
+        archs = np.asarray(strategy.ask(jax.random.key(2), state, 32)[0])
+        return (archs[:, None, :] != parents[None]).sum(-1).min(1)
+
+    # Until the elite queue is full, every proposal is a whole sample from the policy.
+    state = strategy.tell(told[:1], np.ones(1, np.float32), state)
+    assert (distances(state, told[:1]) > 1).any()
+    state = strategy.tell(told[1:], np.array([4.0, 2.0, 3.0], np.float32), state)
+    # Then every one is the best of 64 draws from the queue (almost surely its best) with one
+    # decision changed.
+    assert (distances(state, told[1:2]) == 1).all()
+
+
 def test_tell_learns_from_archs_it_did_not_propose(controller):
     """Teacher forcing: the told archs' own log-probabilities are what the step changes."""
     good, bad = np.array([0, 1, 2, 3, 4, 0]), np.array([4, 3, 2, 1, 0, 4])
@@ -158,6 +177,8 @@ def test_restored_state_continues_identically(controller):
         ({"entropy_weight": -1e-4}, "entropy_weight must be a finite number >= 0"),
         ({"elite": -1}, "elite must be an integer >= 0"),
         ({"elite_weight": float("nan")}, "elite_weight must be a finite number >= 0"),
+        ({"local": 1.5}, r"local must be a probability in \[0, 1\]"),
+        ({"tournament": 0}, "tournament must be a positive integer"),
         ({"draws": 0}, "draws must be a positive integer"),
         ({"memory": 2.5}, "memory must be a positive integer"),
     ],

@@ -27,10 +27,22 @@ Two choices that ENAS leaves open:
   loss). While no finite reward has been told at all the batch carries no information and the
   policy is left unchanged.
 
-Two additions, on by default:
+Three additions, on by default, for searches of a few hundred evaluations (ENAS samples tens of
+thousands of child models); ``elite=0, draws=1`` is the ENAS controller alone:
 
 * priority queue training (`elite`), which also raises the likelihood of the best architectures
   found so far;
+* local edits (`local`): once the elite queue is full, each proposal is, with probability
+  `local`, an elite architecture (the best of `tournament` drawn from the queue) with one
+  decision changed, the new choice drawn from the policy given the architecture's own earlier
+  decisions; otherwise it is a sample of the whole architecture. The policy still decides what
+  to try; the edits search near the best architectures, as regularized evolution does with
+  uniform mutations. On NAS-Bench-Graph's tuning datasets (cora, citeseer, arxiv; 100 queries,
+  `experiments.tune_strategies`, 20 seeds) the mean validation regret was .0097 without edits,
+  .0081, .0089 and .0075 with edits at probability 0.5, 0.8 and 1.0 (evolution: .0085); a
+  second draw of 40 other seeds gave .0083, .0075 and .0075 (evolution: .0087). At 1.0, the
+  default, every proposal after the first `elite` is an edit, and the policy's part is the
+  choice of the new value, learnt from every reward;
 * fresh draws (`draws`): an ask samples `draws` architectures from the policy per one it
   proposes and proposes, in sampling order, those whose canonical key was not told before (nor
   drawn earlier in the ask), falling back to repeats only when too few are fresh. This is the
@@ -107,6 +119,9 @@ class Reinforce(Strategy):
         validation regret from .0111 to .0092; a weight of 0.1 (.0095), or a learning rate of
         0.02 with 10 or 20 elites (.0099, .0106), did less.
       elite_weight: see `elite`.
+      local: the probability that a proposal is a local edit of an elite architecture (see
+        above); 0 turns edits off, and so does ``elite=0``.
+      tournament: elite architectures drawn for each edit; the best of them is edited.
       draws: policy samples per proposed architecture, of which fresh ones are proposed first
         (see above); 1 proposes every sample, as ENAS does.
       memory: told architectures remembered as evaluated (the latest ones), for `draws`.
@@ -131,6 +146,8 @@ class Reinforce(Strategy):
         temperature: float = 1.0,
         elite: int = 10,
         elite_weight: float = 1.0,
+        local: float = 1.0,
+        tournament: int = 3,
         draws: int = 8,
         memory: int = 1024,
     ):
@@ -156,10 +173,13 @@ class Reinforce(Strategy):
             raise ValueError(f"elite must be an integer >= 0 (0 turns it off), got {elite!r}")
         if not (math.isfinite(elite_weight) and elite_weight >= 0):
             raise ValueError(f"elite_weight must be a finite number >= 0, got {elite_weight!r}")
-        for name, value in (("draws", draws), ("memory", memory)):
+        if not 0 <= local <= 1:
+            raise ValueError(f"local must be a probability in [0, 1], got {local!r}")
+        for name, value in (("tournament", tournament), ("draws", draws), ("memory", memory)):
             if not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         self.draws, self.memory = int(draws), int(memory)
+        self.local, self.tournament = float(local) if elite else 0.0, int(tournament)
         self._fresh = FreshKeys(space)
         self.elite, self.elite_weight = int(elite), float(elite_weight)
         self.lstm_size, self.learning_rate = int(lstm_size), float(learning_rate)
@@ -192,7 +212,8 @@ class Reinforce(Strategy):
 
         `pick(log_probs, x)` returns the choice at a step from its log-probabilities and that
         step's entry of `per_step` (a key to sample, or the told choice to teacher-force).
-        Returns the choices (D,), their log-probabilities (D,) and the entropies (D,).
+        Returns the choices (D,), their log-probabilities (D,), the entropies (D,) and every
+        choice's log-probability (D, C), -inf beyond a decision's cardinality.
         """
 
         def step(carry, xs):
@@ -206,7 +227,7 @@ class Reinforce(Strategy):
             safe = jnp.where(mask, log_probs, 0.0)
             entropy = -jnp.sum(jnp.exp(safe) * safe * mask)
             x = params["embed"][offset + choice]
-            return (x, h, c), (choice, log_probs[choice], entropy)
+            return (x, h, c), (choice, log_probs[choice], entropy, log_probs)
 
         zeros = jnp.zeros(self.lstm_size)
         xs = (
@@ -220,14 +241,14 @@ class Reinforce(Strategy):
 
     def _sample(self, params, key):
         keys = jax.random.split(key, self.space.n_decisions)
-        choices, _, _ = self._unroll(
+        choices = self._unroll(
             params, lambda lp, k: jax.random.categorical(k, lp).astype(jnp.int32), keys
-        )
+        )[0]
         return choices
 
     def _score(self, params, arch):
         """Teacher-forced log-probabilities and entropies of `arch`, each (D,)."""
-        _, log_probs, entropy = self._unroll(params, lambda lp, choice: choice, arch)
+        _, log_probs, entropy, _ = self._unroll(params, lambda lp, choice: choice, arch)
         return log_probs, entropy
 
     def decision_log_probs(self, state, archs) -> jax.Array:
@@ -267,8 +288,26 @@ class Reinforce(Strategy):
         return jnp.asarray(samples[np.argsort(~fresh, kind="stable")[:n]]), state
 
     def _ask(self, key, inner, n):
-        archs = jax.vmap(self._sample, (None, 0))(inner.params, jax.random.split(key, n))
-        return archs, inner
+        k_sample, k_edit, k_which = jax.random.split(key, 3)
+        archs = jax.vmap(self._sample, (None, 0))(inner.params, jax.random.split(k_sample, n))
+        if not self.local:
+            return archs, inner
+        edits = jax.vmap(self._edit, (None, 0))(inner, jax.random.split(k_edit, n))
+        full = jnp.isfinite(inner.elite_rewards[-1])  # the elite queue is full
+        edit = full & (jax.random.uniform(k_which, (n,)) < self.local)
+        return jnp.where(edit[:, None], edits, archs), inner
+
+    def _edit(self, inner, key):
+        """The best of `tournament` elite architectures with one decision redrawn from the
+        policy, conditioned on the architecture's earlier decisions, never to its own value."""
+        k_pick, k_decision, k_choice = jax.random.split(key, 3)
+        drawn = jax.random.randint(k_pick, (self.tournament,), 0, self.elite)
+        parent = inner.elite[jnp.min(drawn)]  # the queue is sorted best first
+        card = jnp.asarray(self.space.cardinalities)
+        d = jax.random.categorical(k_decision, jnp.where(card > 1, 0.0, -jnp.inf))
+        log_probs = self._unroll(inner.params, lambda lp, choice: choice, parent)[3][d]
+        log_probs = jnp.where(jnp.arange(log_probs.shape[0]) == parent[d], -jnp.inf, log_probs)
+        return parent.at[d].set(jax.random.categorical(k_choice, log_probs).astype(jnp.int32))
 
     def _tell(self, archs, scores, inner):
         finite = jnp.isfinite(scores)
