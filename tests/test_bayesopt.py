@@ -38,21 +38,6 @@ def test_masked_rows_change_nothing():
     np.testing.assert_allclose(cov, cov_p, atol=1e-4)
 
 
-@pytest.mark.parametrize("acquisition", ["ei", "ucb", "thompson"])
-def test_never_reproposes_an_evaluated_key_while_fresh_ones_remain(acquisition, small_space):
-    space = small_space
-    n_keys = len({space.key(np.array(a)) for a in np.ndindex(*space.cardinalities)})
-    strategy = BayesOpt(space, acquisition=acquisition, initial=3, random=40)
-    state, key, seen = strategy.init(jax.random.key(0)), jax.random.key(1), set()
-    for _ in range(n_keys // 2):
-        key, k = jax.random.split(key)
-        archs, state = strategy.ask(k, state, 2)
-        keys = {space.key(a) for a in np.asarray(archs)}
-        assert len(keys) == 2 and not keys & seen
-        seen |= keys
-        state = strategy.tell(archs, np.asarray(archs).sum(1).astype(np.float32), state)
-
-
 def test_beats_random_search_on_an_additive_score():
     space = nb201()
     weights = np.random.default_rng(0).normal(size=(space.n_decisions, 5))

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from nas.strategies import STRATEGIES, RegularizedEvolution
+from nas.strategies import STRATEGIES, BayesOpt, RegularizedEvolution, Reinforce
 from search_spaces import darts, nb201
 
 
@@ -25,6 +25,31 @@ def drive(strategy, seed, rounds=8, n=4, score=lambda a: a.sum(-1)):
 @pytest.fixture(params=sorted(STRATEGIES))
 def strategy(request):
     return STRATEGIES[request.param](darts(channels=4, cells_per_stage=1))
+
+
+AVOIDING_REPEATS = {
+    **{
+        f"bayesopt-{a}": lambda space, a=a: BayesOpt(space, acquisition=a, initial=3, random=40)
+        for a in ("ei", "ucb", "thompson")
+    },
+    # A fast-learning policy soon repeats its favourites (with draws=1, 5 of these 6 asks would).
+    "reinforce": lambda space: Reinforce(space, draws=64, learning_rate=0.1),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AVOIDING_REPEATS))
+def test_never_reproposes_an_evaluated_key_while_fresh_ones_remain(name, small_space):
+    space = small_space
+    n_keys = len({space.key(np.array(a)) for a in np.ndindex(*space.cardinalities)})
+    strategy = AVOIDING_REPEATS[name](space)
+    state, key, seen = strategy.init(jax.random.key(0)), jax.random.key(1), set()
+    for _ in range(n_keys // 2):
+        key, k = jax.random.split(key)
+        archs, state = strategy.ask(k, state, 2)
+        keys = {space.key(a) for a in np.asarray(archs)}
+        assert len(keys) == 2 and not keys & seen
+        seen |= keys
+        state = strategy.tell(archs, np.asarray(archs).sum(1).astype(np.float32), state)
 
 
 def test_asks_are_valid_and_batched(strategy):
