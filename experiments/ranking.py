@@ -10,8 +10,10 @@ with 95% confidence intervals over the supernet seeds, and the ceiling: the Kend
 between stand-alone runs of different seeds. Writes `table.md` and `scatter.png` under `out`.
 
 Run from the repository root: ``python -m experiments.ranking`` (``--quick`` for a smoke
-run; ``--set methods=spos,fair`` for some methods). The last line printed is a JSON object
-of the figures.
+run; ``--set methods=spos,fair`` for some methods). On CIFAR-shaped data, smaller:
+``--set dataset=synthetic_cifar --set channels=8 --set cells_per_stage=1
+--set standalone_epochs=5 --set out=experiments/results/ranking_cifar``. The last line printed
+is a JSON object of the figures.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from experiments import entry
 from experiments.cache import ResultCache
 from experiments.ground_truth import Standalone, covering_archs, standalone_accuracies
 from experiments.rank_metrics import agreement, mean_ci, seed_ceiling
-from nas.data import load_digits
+from nas.data import load_dataset
 from nas.evaluators import SharedWeightsEvaluator
 from nas.train import TrainConfig
 from search_spaces import nb201
@@ -52,6 +54,7 @@ METRICS = ("kendall_tau", "spearman_rho", "top5", "top10")
 
 @dataclasses.dataclass(frozen=True)
 class Config:
+    dataset: str = "digits"  # a name `nas.data.load_dataset` knows
     n_archs: int = 50
     channels: int = 16
     cells_per_stage: int = 5
@@ -104,8 +107,13 @@ def shared_scores(
 def score_cache(space, archs, config: Config) -> ResultCache:
     """Where each method's shared-weight scores are kept (under `out`, if set)."""
     fields = ("channels", "cells_per_stage", "warmup_steps", "train_steps", "batch_size", "seed")
-    header = {"archs": [space.key(a) for a in archs], **{f: getattr(config, f) for f in fields}}
-    return ResultCache(Path(config.out) / "shared-scores.json" if config.out else None, header)
+    header = {
+        "dataset": config.dataset,
+        "archs": [space.key(a) for a in archs],
+        **{f: getattr(config, f) for f in fields},
+    }
+    path = Path(config.out) / f"shared-scores-{config.dataset}.json" if config.out else None
+    return ResultCache(path, header)
 
 
 def method_run(space, data, archs, config: Config, method: str, seed: int, cache) -> dict:
@@ -125,13 +133,13 @@ def run(config: Config) -> dict:
     unknown = set(config.methods) - set(METHODS)
     if unknown:
         raise ValueError(f"unknown methods {sorted(unknown)}; methods: {', '.join(METHODS)}")
-    data = load_digits(seed=config.seed)
+    data = load_dataset(config.dataset, seed=config.seed)
     space = nb201(channels=config.channels, cells_per_stage=config.cells_per_stage)
     archs = covering_archs(space, config.n_archs, config.seed)
     out = Path(config.out) if config.out else None
 
     how = Standalone(config.standalone_epochs, config.batch_size, config.standalone_seeds)
-    cache = out / "standalone-digits.json" if out else None
+    cache = out / f"standalone-{config.dataset}.json" if out else None
     runs = standalone_accuracies(space, data, archs, how, cache)
     truth = runs.mean(axis=1)
 
@@ -145,6 +153,7 @@ def run(config: Config) -> dict:
         figures[method]["seconds"] = round(float(np.mean([r["seconds"] for r in per_seed])), 1)
 
     results = {
+        "dataset": config.dataset,
         "n_archs": len(archs),
         "ceiling_kendall_tau": round(seed_ceiling(runs), 4),
         "standalone_accuracy_range": [round(float(truth.min()), 4), round(float(truth.max()), 4)],
@@ -166,7 +175,7 @@ def _ci(values) -> list[float | None]:
 def table(results: dict) -> str:
     """The figures as a Markdown table: mean ± 95% CI half-width over supernet seeds."""
     lines = [
-        f"{results['n_archs']} nb201 architectures on digits; stand-alone accuracy "
+        f"{results['n_archs']} nb201 architectures on {results['dataset']}; stand-alone accuracy "
         f"{results['standalone_accuracy_range'][0]:.3f} to "
         f"{results['standalone_accuracy_range'][1]:.3f}; ceiling (Kendall tau between "
         f"stand-alone seeds): {results['ceiling_kendall_tau']:.3f}",
