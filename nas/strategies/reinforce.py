@@ -241,10 +241,9 @@ class Reinforce(Strategy):
 
     def _sample(self, params, key):
         keys = jax.random.split(key, self.space.n_decisions)
-        choices = self._unroll(
+        return self._unroll(
             params, lambda lp, k: jax.random.categorical(k, lp).astype(jnp.int32), keys
         )[0]
-        return choices
 
     def _score(self, params, arch):
         """Teacher-forced log-probabilities and entropies of `arch`, each (D,)."""
