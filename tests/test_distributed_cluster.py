@@ -31,8 +31,10 @@ def cluster():
 
 def test_workers_spread_over_the_nodes_of_a_cluster(cluster, tmp_path, compile_cache):
     out = tmp_path / "run"
+    # Synchronous rounds wait for every worker to start; asynchronous ones begin with the first,
+    # and on a busy machine could finish before the second node's worker is up.
     config = SearchConfig(
-        workers=2, address=cluster.address, budget=8, out=str(out),
+        workers=2, address=cluster.address, budget=8, out=str(out), sync=True,
         compile_cache=str(compile_cache), **TINY,
     )  # fmt: skip
     records, _ = run_search(config, progress=False)
