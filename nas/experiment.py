@@ -14,7 +14,7 @@ from nas.config import SearchConfig, check_options
 from nas.data import DATASETS, load_dataset
 from nas.evaluators import SharedWeightsEvaluator, StandaloneEvaluator
 from nas.rundir import RunDir, read_json
-from nas.search import Record, Resume, search, top
+from nas.search import Record, Resume, Tell, search, top
 from nas.space import SearchSpace, load_space
 from nas.strategies import STRATEGIES, Strategy
 from nas.train import TrainConfig
@@ -190,7 +190,7 @@ def _run(config: SearchConfig, *, overwrite: bool, progress: bool, resume: bool)
             on_record=on_record,
             asynchronous=asynchronous,
             checkpoints=checkpoints,
-            resume=Resume(start, logged, told_before(run_dir.events)),
+            resume=Resume(start, logged, logged_tells(run_dir.events)),
             stop=None if config.max_minutes is None else out_of_time,
         )
     finally:
@@ -215,14 +215,20 @@ def _results(space: SearchSpace, best: list[Record], evaluations: int) -> dict:
     }
 
 
-def told_before(events: list[dict]) -> set[int]:
-    """The indices an event log's ``tell`` events hold."""
-    told = set()
+def logged_tells(events: list[dict]) -> list[Tell]:
+    """The ``tell`` events of an event log, in order. A tell logged without the count of
+    architectures asked before it is placed right after the last ask logged before it."""
+    tells, asked = [], 0
     for event in events:
-        indices = event.get("indices") if event["event"] == "tell" else None
-        if isinstance(indices, list):
-            told.update(i for i in indices if isinstance(i, int))
-    return told
+        indices = event.get("indices")
+        if not isinstance(indices, list) or not all(isinstance(i, int) for i in indices):
+            continue
+        if event["event"] == "ask" and indices:
+            asked = max(asked, max(indices) + 1)
+        elif event["event"] == "tell":
+            at = event.get("asked")
+            tells.append(Tell(at if isinstance(at, int) else asked, tuple(indices)))
+    return tells
 
 
 def logged_records(events: list[dict]) -> dict[int, Record]:

@@ -18,12 +18,17 @@ executor's shared weights) before the first evaluation, every `checkpoints.every
 (whenever every result has been told), and at the end. A resumed search (`Resume`) starts from such
 a checkpoint; the evaluations its event log holds beyond the checkpoint are asked again (the
 same seed asks the same architectures) but take their logged results instead of running again:
-they are neither logged nor told twice. Only an evaluator with state (shared weights) trains
-their paths again, without scoring them, so that its weights come out as they were.
+they are neither logged nor told twice. The logged tells are replayed as they happened, each
+group at the point of the search where it was told (each ``tell`` event names how many
+architectures had been asked), so that an asynchronous search, whose tells depend on when
+results arrived, asks the same architectures again. Only an evaluator with state (shared
+weights) trains their paths again, without scoring them, so that its weights come out as they
+were.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 from collections.abc import Callable
@@ -67,14 +72,22 @@ class Record:
         return cls(**fields)
 
 
+@dataclasses.dataclass(frozen=True)
+class Tell:
+    """One logged tell: the indices told together, once `asked` architectures had been asked."""
+
+    asked: int
+    indices: tuple[int, ...]
+
+
 @dataclasses.dataclass
 class Resume:
     """Where a resumed search starts: its checkpoint (None: the start), its logged records,
-    and the indices whose tells its log holds."""
+    and its logged tells in the order they happened."""
 
     start: Snapshot | None
     logged: dict[int, Record]
-    told: set[int] = dataclasses.field(default_factory=set)
+    tells: list[Tell] = dataclasses.field(default_factory=list)
 
 
 def search(
@@ -135,6 +148,7 @@ def search(
                 loop.collect(block=True)
             loop.tell(indices)
             loop.checkpoint(checkpoints)
+    loop.finish()
     loop.checkpoint(checkpoints, final=True)
     return [loop.records[i] for i in range(loop.asked)]
 
@@ -145,16 +159,19 @@ class _Loop:
     def __init__(self, space, strategy, executor, seed, run_dir, on_record, resume: Resume):
         self.space, self.strategy, self.executor = space, strategy, executor
         self.run_dir, self.on_record = run_dir, on_record
-        self.logged, self.told_before = resume.logged, resume.told
+        self.logged = resume.logged
+        self.replay_to = max(resume.logged, default=-1)  # the last index to replay
         self.asked, self.best = 0, -math.inf
         self.archs: dict[int, np.ndarray] = {}
         self.records: dict[int, Record] = {}
         self.seen: dict[str, float] = {}  # canonical key -> score, once evaluated
         self.waiting: dict[str, list[int]] = {}  # canonical key in flight -> its repeats
         self.untold: list[int] = []  # recorded, in the order recorded, not yet told
+        self.script: collections.deque[Tell] = collections.deque()  # logged tells to replay
         if resume.start is None:
             self.key, init_key = jax.random.split(jax.random.key(seed))
             self.state = strategy.init(init_key)
+            self._follow(resume.tells, told=set())
             return
         self.key, self.state = resume.start.key, resume.start.strategy_state
         pending = resume.start.pending
@@ -172,6 +189,13 @@ class _Loop:
                 self.archs[index] = np.asarray(pending[index], np.int32)
                 self.waiting.setdefault(self.space.key(self.archs[index]), [])
                 self.executor.submit(index, self.archs[index])
+        told = set(range(resume.start.asked)) - set(pending)
+        self._follow(resume.tells, told)
+
+    def _follow(self, tells: list[Tell], told: set[int]) -> None:
+        """Replays the logged tells not already in the strategy's state, as they happened."""
+        self.script.extend(t for t in tells if not told.issuperset(t.indices))
+        self.scripted = {i for t in self.script for i in t.indices}
 
     def checkpoint(self, checkpoints: Checkpoints | None, final: bool = False) -> None:
         """Checkpoints the search if one is due (or it ended) and every record was told.
@@ -196,6 +220,7 @@ class _Loop:
         Repeats of evaluated architectures are recorded at once; results that are already
         finished are recorded in between submissions, so an in-process search logs in order.
         """
+        self._tell_scripted(self.asked)
         self.key, ask_key = jax.random.split(self.key)
         archs, self.state = self.strategy.ask(ask_key, self.state, n)
         fresh = [i for i in range(self.asked, self.asked + n) if i not in self.logged]
@@ -232,14 +257,43 @@ class _Loop:
 
     def tell(self, indices: list[int] | None = None) -> None:
         """Tells the strategy the scores of `indices` in that order (default: every record not
-        told yet, in the order recorded)."""
-        indices, self.untold = (self.untold if indices is None else indices), []
+        told yet, in the order recorded). Records whose tell the log holds wait for its turn."""
+        self._tell_scripted(self.asked)
+        indices = self.untold if indices is None else indices
+        untold = set(self.untold)
+        indices = [i for i in indices if i in untold - self.scripted and not self._held(i)]
         if indices:
-            archs = np.stack([self.archs[i] for i in indices])
-            scores = np.asarray([self.records[i].score for i in indices], np.float32)
-            self.state = self.strategy.tell(archs, scores, self.state)
-            if not self.told_before.issuperset(indices):
-                self._log("tell", indices=list(indices))
+            self._tell(indices)
+            self._log("tell", indices=indices, asked=self.asked)
+
+    def finish(self) -> None:
+        """Tells what is left: a search stopped early may not reach its logged tells' turn."""
+        self._tell_scripted(math.inf)
+        self.replay_to = -1  # nothing is left to replay
+        self.tell()
+
+    def _held(self, index: int) -> bool:
+        """Whether the result of `index` waits for the replay to end: one the log does not
+        hold came after every logged evaluation had been asked (it was in flight when the
+        search stopped, or the log lost it and its tell, if logged, replays it)."""
+        return index not in self.logged and self.asked <= self.replay_to
+
+    def _tell_scripted(self, asked: float) -> None:
+        """Replays the logged tells made once at most `asked` architectures had been asked."""
+        while self.script and self.script[0].asked <= asked:
+            indices = [i for i in self.script.popleft().indices if i < self.asked]
+            while any(i not in self.records for i in indices) and self.executor.pending():
+                self.collect(block=True)  # a result the log lost, evaluated again
+            indices = [i for i in indices if i in self.records]
+            self.scripted.difference_update(indices)
+            if indices:
+                self._tell(indices)
+
+    def _tell(self, indices: list[int]) -> None:
+        archs = np.stack([self.archs[i] for i in indices])
+        scores = np.asarray([self.records[i].score for i in indices], np.float32)
+        self.state = self.strategy.tell(archs, scores, self.state)
+        self.untold = [i for i in self.untold if i not in indices]
 
     def _replay(self, record: Record, arch) -> None:
         """Takes the logged result of an evaluation that ran before the search stopped."""

@@ -13,10 +13,14 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from nas.checkpoint import load_supernet
+from nas.checkpoint import Checkpoints, load_supernet
 from nas.config import SearchConfig
-from nas.experiment import resume_search, run_search
-from nas.rundir import read_events
+from nas.evaluators import EvalResult
+from nas.experiment import logged_records, logged_tells, resume_search, run_search
+from nas.rundir import RunDir, read_events
+from nas.search import Resume, search
+from nas.strategies import RegularizedEvolution
+from search_spaces import nb201
 
 OPTIONS = {
     "space": "nb201",
@@ -139,3 +143,71 @@ def test_the_final_weights_are_checkpointed_and_load_as_a_supernet(finished, tmp
     options = {**OPTIONS, "evaluator": "standalone", "epochs": 1, "budget": 2}
     run_search(SearchConfig(**options, out=str(standalone)), progress=False)
     assert load_supernet(standalone) is None
+
+
+class Died(Exception):
+    """The driver of a search dying (a kill, a lost machine)."""
+
+
+class Shuffled:
+    """An executor of `slots` evaluations that finish in a seeded random order, as on Ray
+    workers; it dies at its `dies_at`-th poll."""
+
+    slots = 3
+
+    def __init__(self, seed: int, dies_at: int | None = None):
+        self.rng, self.dies_at, self.polls = np.random.default_rng(seed), dies_at, 0
+        self.held: list[tuple[int, np.ndarray]] = []
+
+    def submit(self, index, arch):
+        self.held.append((index, arch))
+
+    def poll(self, block):
+        self.polls += 1
+        if self.polls == self.dies_at:
+            raise Died
+        if not self.held or (not block and self.rng.random() < 0.5):
+            return []
+        index, arch = self.held.pop(int(self.rng.integers(len(self.held))))
+        return [(index, EvalResult(float(np.sum(arch)), 1, 0.0))]
+
+    def pending(self):
+        return len(self.held)
+
+    def new_round(self):
+        pass
+
+
+def test_an_asynchronous_search_resumes_with_its_tells_in_their_logged_order(tmp_path):
+    """The architectures an asynchronous search asks depend on when each result arrived; a
+    resumed one asks them again (else it stops: "the strategy or the code changed")."""
+    space, budget = nb201(), 24
+
+    def run(executor, resume=None):
+        strategy = RegularizedEvolution(space, population_size=4, tournament_size=2)
+        run_dir = RunDir(tmp_path, {}, resume=resume is not None)
+        checkpoints = Checkpoints(tmp_path / "checkpoints", every=3)
+        if resume is not None:
+            logged = logged_records(run_dir.events)
+            start = checkpoints.restore(strategy, executor, logged=logged.keys())
+            resume = Resume(start, logged, logged_tells(run_dir.events))
+        try:
+            return search(
+                space, strategy, executor, budget=budget, seed=5, asynchronous=True,
+                run_dir=run_dir, checkpoints=checkpoints, resume=resume,
+            )  # fmt: skip
+        finally:
+            checkpoints.close()
+            run_dir.close()
+
+    with pytest.raises(Died):
+        run(Shuffled(seed=0, dies_at=30))
+    logged = [e for e in read_events(tmp_path / "events.jsonl") if e["event"] == "eval"]
+    before = {e["index"]: (e["arch"], e["score"]) for e in logged}
+    assert 12 <= len(before) < budget
+
+    records = run(Shuffled(seed=1), resume=True)
+
+    assert [r.index for r in records] == list(range(budget))
+    again = {r.index: (list(r.arch), r.score) for r in records if r.index in before}
+    assert again == before
