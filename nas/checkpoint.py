@@ -187,14 +187,19 @@ def restore_evaluator(run_dir):
 
 class _SharedWeights:
     """The supernet weights of a search on Ray, as its checkpoints hold them: the leaves of
-    the parameters (see `nas.distributed.RayExecutor.state`), restored into `evaluator`."""
+    the parameters, or of each few-shot copy (see `nas.distributed.RayExecutor.state`),
+    restored into `evaluator`."""
 
     def __init__(self, evaluator):
         self.evaluator = evaluator
 
     def state(self) -> tuple[dict, dict]:
-        return {"params": jax.tree.leaves(self.evaluator.trainer.params)}, {}
+        leaves = jax.tree.leaves(self.evaluator.trainer.params)
+        if not self.evaluator.few_shot:
+            return {"params": leaves}, {}
+        return {"copies": [leaves] * int(self.evaluator.space.cardinalities[0])}, {}
 
     def load_state(self, arrays: dict, meta: dict) -> None:
-        trainer = self.evaluator.trainer
-        trainer.params = jax.tree.unflatten(jax.tree.structure(trainer.params), arrays["params"])
+        tree = jax.tree.structure(self.evaluator.trainer.params)
+        copies = arrays["copies"] if "copies" in arrays else [arrays["params"]]
+        self.evaluator.put_copies([jax.tree.unflatten(tree, c) for c in copies])

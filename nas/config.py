@@ -58,7 +58,7 @@ class SearchConfig:
     few_shot: bool = _opt(
         False,
         "shared weights: after half the warm-up, one copy of the supernet per op of the first "
-        "edge (in this process only, not with --workers)",
+        "edge (with --workers, the weight store holds every copy)",
     )
     scan_edges: bool = _opt(
         False, "shared weights: scan each cell's edges (compiles 3-4x faster, steps ~30% slower)"
@@ -123,11 +123,6 @@ class SearchConfig:
         for name in ("cpus_per_worker", "gpus_per_worker", "tpus_per_worker"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
-        if self.few_shot and self.workers:
-            raise ValueError(
-                "few_shot runs in this process only: the Ray workers share one set of weights "
-                "(use workers = 0, or leave few_shot off)"
-            )
 
 
 def field_types() -> dict[str, type]:

@@ -14,11 +14,14 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
+from flax import nnx
 
 ray = pytest.importorskip("ray")
 
+from nas.checkpoint import load_supernet  # noqa: E402
 from nas.cli import main  # noqa: E402
 from nas.config import SearchConfig  # noqa: E402
 from nas.distributed import WeightStore, start_workers, worker_options  # noqa: E402
@@ -180,7 +183,7 @@ def test_failed_evaluations_are_recorded_and_the_search_goes_on(local_ray, tmp_p
 def test_the_weight_store_versions_updates_and_applies_each_ticket_once(local_ray):
     store = ray.remote(WeightStore).remote()
     weights = [np.zeros((2, 3), np.float32), np.ones(4, np.float32)]
-    ray.get(store.initialize.remote(weights, [np.zeros(1)]))
+    ray.get(store.initialize.remote([weights], [[np.zeros(1)]]))
     version, ref = ray.get(store.pull.remote())
     assert version == 0 and isinstance(ref, ray.ObjectRef)
     delta = [np.full((2, 3), 0.5, np.float32), np.full(4, -1.0, np.float32)]
@@ -195,26 +198,44 @@ def test_the_weight_store_versions_updates_and_applies_each_ticket_once(local_ra
     assert stats["staleness_max"] == 1 and stats["duplicates"] == 1
 
     ordered = WeightStore(ordered=True)  # called directly, not as an actor
-    ordered.initialize([np.zeros(2, np.float32)], [])
+    ordered.initialize([[np.zeros(2, np.float32)]], [[]])
     assert ordered.push(1, [np.ones(2, np.float32)], 0) == 0  # held until ticket 0 arrives
     assert ordered.push(0, None, -1) == 1  # ticket 0 failed; ticket 1 goes through
     assert ordered.push(2, [np.ones(2, np.float32)], 1) == 2
     assert (ray.get(ordered.pull()[1])[0] == 2.0).all() and ordered.stats()["skipped"] == 1
 
 
+def test_few_shot_copies_are_versioned_apart(local_ray):
+    store = WeightStore()
+    store.initialize([[np.zeros(2, np.float32)], [np.ones(2, np.float32)]], [[0], [1]])
+    assert store.push(0, [np.ones(2, np.float32)], 0, copy=1) == 1
+    assert store.push(1, [np.ones(2, np.float32)], 0, copy=1) == 2
+    (v0, w0), (v1, w1) = store.pull_all()
+    assert (v0, v1) == (0, 2) and (ray.get(w0)[0] == 0).all() and (ray.get(w1)[0] == 3).all()
+    assert store.initial_opt_state(1) == [1] and store.stats()["staleness_max"] == 1
+    with pytest.raises(ValueError, match="2 copies of the weights and 1 optimizer states"):
+        store.initialize([[np.zeros(2)], [np.zeros(2)]], [[]])
+
+
 def test_sync_rounds_repeat_exactly_with_the_same_seed(local_ray, tmp_path, compile_cache):
+    """With few-shot weights, too: the store holds a copy per op of the first edge."""
     config = SearchConfig(
-        workers=2, sync=True, budget=12, seed=3, population=4, tournament=2, **TINY,
-        compile_cache=str(compile_cache),
+        workers=2, sync=True, budget=12, seed=3, population=4, tournament=2, few_shot=True,
+        **TINY, compile_cache=str(compile_cache),
     )  # fmt: skip
-    runs = []
+    runs = {}
     for name in ("a", "b"):
-        records, _ = run_search(
+        runs[name], _ = run_search(
             dataclasses.replace(config, out=str(tmp_path / name)), progress=False
         )
-        runs.append([(r.arch, r.score) for r in records])
-    assert runs[0] == runs[1]
-    assert len({arch for arch, _ in runs[0]}) > 4  # evolution went past its first population
+    assert [(r.arch, r.score) for r in runs["a"]] == [(r.arch, r.score) for r in runs["b"]]
+    assert len({r.arch for r in runs["a"]}) > 4  # evolution went past its first population
+    (stats,) = [e for e in events(tmp_path / "a") if e["event"] == "workers"]
+    assert stats["copies"] == 5 and stats["updates"] == sum(not r.cached for r in runs["a"])
+    copies = [load_supernet(tmp_path / "a", [op, 1, 1, 1, 1, 1]) for op in range(5)]
+    params = [jax.tree.leaves(nnx.state(net, nnx.Param)) for net in copies]
+    for other in params[1:]:  # the checkpoint kept 5 copies, each trained on its own
+        assert any(not np.array_equal(a, b) for a, b in zip(params[0], other, strict=True))
 
 
 def test_the_in_process_path_does_not_import_ray():

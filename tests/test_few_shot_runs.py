@@ -66,8 +66,3 @@ def test_each_export_carries_the_copy_its_architecture_was_scored_with(finished,
         np.testing.assert_allclose(
             child(x), supernet(x, np.asarray(entry["arch"], np.int32)), atol=1e-5
         )
-
-
-def test_few_shot_with_ray_workers_is_refused_by_name():
-    with pytest.raises(ValueError, match="few_shot runs in this process only"):
-        SearchConfig(few_shot=True, workers=2)

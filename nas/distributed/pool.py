@@ -126,22 +126,25 @@ class RayExecutor:
             return
         self._await_start()
         if self.store is not None:
-            self._pin = ray.get(self.store.pull.remote())
+            self._pin = ray.get(self.store.pull_all.remote())
 
     # -- the rest ----------------------------------------------------------------------------
 
     def state(self) -> tuple[dict, dict]:
-        """What a checkpoint keeps of a search on Ray: the shared weights' current version."""
+        """What a checkpoint keeps of a search on Ray: the shared weights' current version
+        (``params``: its leaves; with few-shot, ``copies``: those of each copy)."""
         if self.store is None:
             return {}, {}
-        _, ref = ray.get(self.store.pull.remote())
-        return {"params": ray.get(ref) if isinstance(ref, ray.ObjectRef) else ref}, {}
+        pulled = ray.get(self.store.pull_all.remote())
+        copies = [ray.get(ref) if isinstance(ref, ray.ObjectRef) else ref for _, ref in pulled]
+        return ({"params": copies[0]} if len(copies) == 1 else {"copies": copies}), {}
 
     def load_state(self, arrays: dict, meta: dict) -> None:
         """Puts a checkpoint's shared weights into the store (the workers' optimizer states
         start again from the warm-up's)."""
         if self.store is not None:
-            ray.get(self.store.load.remote([np.asarray(p) for p in arrays["params"]]))
+            copies = arrays["copies"] if "copies" in arrays else [arrays["params"]]
+            ray.get(self.store.load.remote([[np.asarray(p) for p in c] for c in copies]))
 
     def stats(self) -> dict:
         """Fault counts, the nodes used, and the weight store's version and staleness."""

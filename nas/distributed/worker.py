@@ -3,9 +3,10 @@
 A worker is built from picklable inputs (the `SearchConfig`): it loads the dataset, builds the
 supernet and compiles its train and eval steps once, in its constructor, so no evaluation pays
 for a compile. It lives for the whole search. For each architecture it pulls the shared weights
-from the `WeightStore` (unless it holds that version already), trains the architecture's path
-`train_steps` steps with its own optimizer state, pushes the weight delta back, and returns the
-validation score by value. See `nas.distributed.weights` for the consistency model.
+from the `WeightStore` (unless it holds that version already; with few-shot, the copy the
+architecture trains), trains the architecture's path `train_steps` steps with its own optimizer
+state (one per copy), pushes the weight delta back, and returns the validation score by value.
+See `nas.distributed.weights` for the consistency model.
 
 The batches of evaluation ``index`` come from a stream seeded by ``(seed, index)``, so an
 evaluation re-run after a crash, or on another worker, trains on the same data.
@@ -70,8 +71,8 @@ class EvalWorker:
             config, self.space, self.data, planned_evaluations=planned_evaluations
         )
         self.shared = isinstance(self.evaluator, SharedWeightsEvaluator)
-        self._version, self._pulled = None, None  # the version last pulled, and its leaves
-        self._needs_opt_state = True
+        self._pulled: dict[int, tuple] = {}  # copy -> (version, leaves) last pulled
+        self._opt_states: dict[int, object] = {}  # copy -> this worker's optimizer state
         if self.shared:
             trainer = self.evaluator.trainer
             self._params_def = jax.tree.structure(trainer.params)
@@ -96,11 +97,12 @@ class EvalWorker:
         if not self.shared:
             return None
         loss = self.evaluator.warmup()
-        trainer = self.evaluator.trainer
-        params = [np.asarray(p) for p in jax.tree.leaves(trainer.params)]
-        opt_state = [np.asarray(s) for s in jax.tree.leaves(trainer.opt_state)]
-        self._version = ray.get(self.store().initialize.remote(params, opt_state))
-        self._pulled, self._needs_opt_state = params, False
+        copies = self.evaluator.take_copies()
+        params = [[np.asarray(p) for p in jax.tree.leaves(c[0])] for c in copies]
+        opt_states = [[np.asarray(s) for s in jax.tree.leaves(c[1])] for c in copies]
+        version = ray.get(self.store().initialize.remote(params, opt_states))
+        self._pulled = {i: (version, p) for i, p in enumerate(params)}
+        self._opt_states = {i: c[1] for i, c in enumerate(copies)}
         return loss
 
     def evaluate_batch(self, calls: list[tuple]) -> list[EvalResult]:
@@ -114,8 +116,8 @@ class EvalWorker:
           index: the architecture's place in the search (seeds its training batches).
           ticket: the evaluation's sequence number, sent with the weight update.
           arch: the architecture.
-          pinned: ``(version, ref)`` from `WeightStore.pull` to train from (synchronous
-            rounds); None pulls the store's current version.
+          pinned: ``(version, ref)`` of each copy, from `WeightStore.pull_all`, to train
+            from (synchronous rounds); None pulls the store's current version.
         """
         if not self.shared:
             return evaluate_safely(self.evaluator, arch)
@@ -123,18 +125,17 @@ class EvalWorker:
         evaluator = self.evaluator
         try:
             arch = self.space.validate(arch)
-            version, base = self._pull(pinned)
+            copy = evaluator.copy_of(arch)
+            version, base = self._pull(copy, None if pinned is None else pinned[copy])
             evaluator.trainer.params = jax.tree.unflatten(self._params_def, base)
-            if self._needs_opt_state:
-                leaves = ray.get(self.store().initial_opt_state.remote())
-                evaluator.trainer.opt_state = jax.tree.unflatten(self._opt_def, leaves)
-                self._needs_opt_state = False
+            evaluator.trainer.opt_state = self._opt_state(copy)
             loss = evaluator.train_path(arch, self._stream(index))
+            self._opt_states[copy] = evaluator.trainer.opt_state
             delta = None
             if np.isfinite(loss) and evaluator.write_back:
                 trained = jax.tree.leaves(evaluator.trainer.params)
                 delta = [np.asarray(new) - old for new, old in zip(trained, base)]
-            ray.get(self.store().push.remote(ticket, delta, version))
+            ray.get(self.store().push.remote(ticket, delta, version, copy))
             pushed = True
             if not np.isfinite(loss):
                 return EvalResult(
@@ -152,12 +153,20 @@ class EvalWorker:
             self._store = ray.get_actor(self._store_name)
         return self._store
 
-    def _pull(self, pinned):
-        version, ref = pinned if pinned is not None else ray.get(self.store().pull.remote())
-        if version != self._version:
-            self._pulled = ray.get(ref) if isinstance(ref, ray.ObjectRef) else ref
-            self._version = version
-        return version, self._pulled
+    def _pull(self, copy: int, pinned) -> tuple[int, list]:
+        """The version and leaves of a copy: `pinned`, or the store's current version."""
+        version, ref = pinned if pinned is not None else ray.get(self.store().pull.remote(copy))
+        if self._pulled.get(copy, (None,))[0] != version:
+            leaves = ray.get(ref) if isinstance(ref, ray.ObjectRef) else ref
+            self._pulled[copy] = (version, leaves)
+        return self._pulled[copy]
+
+    def _opt_state(self, copy: int):
+        """This worker's optimizer state for a copy; the store's after warm-up at first."""
+        if copy not in self._opt_states:
+            leaves = ray.get(self.store().initial_opt_state.remote(copy))
+            self._opt_states[copy] = jax.tree.unflatten(self._opt_def, leaves)
+        return self._opt_states[copy]
 
     def _stream(self, index: int) -> BatchStream:
         seed = int(np.random.SeedSequence([self.config.seed, index]).generate_state(1)[0])

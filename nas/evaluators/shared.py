@@ -195,6 +195,28 @@ class SharedWeightsEvaluator:
             self._enter(self.space.validate(arch))
         return nnx.merge(self.trainer.graphdef, self.trainer.params)
 
+    def copy_of(self, arch) -> int:
+        """The copy of the weights that `arch` trains: with few-shot, its first edge's op."""
+        return int(arch[0]) if self.few_shot else 0
+
+    def take_copies(self) -> list[tuple]:
+        """The ``(params, opt_state)`` of each copy of the weights (one, or with few-shot one
+        per op of the first edge), which the evaluator lets go of: from then on the caller
+        puts in place the weights that each architecture trains (a Ray worker does)."""
+        current = (self.trainer.params, self.trainer.opt_state)
+        if self._shards is None:
+            return [current] * (int(self.space.cardinalities[0]) if self.few_shot else 1)
+        self._shards[self._shard] = current
+        copies, self._shards = self._shards, None
+        return copies
+
+    def put_copies(self, params: list) -> None:
+        """Sets the weights of each copy (those of a search on Ray); optimizer states stay."""
+        opt_state = self.trainer.opt_state
+        if self.few_shot:
+            self._shards, self._shard = [(p, opt_state) for p in params], 0
+        self.trainer.params = params[0]
+
     def _split(self) -> None:
         """Few-shot: one copy of the weights and optimizer state per op of the first edge."""
         current = (self.trainer.params, self.trainer.opt_state)
@@ -202,10 +224,10 @@ class SharedWeightsEvaluator:
 
     def _enter(self, arch) -> None:
         """Few-shot: makes the copy that `arch` belongs to the trainer's weights."""
-        if self._shards is None or int(arch[0]) == self._shard:
+        if self._shards is None or self.copy_of(arch) == self._shard:
             return
         self._shards[self._shard] = (self.trainer.params, self.trainer.opt_state)
-        self._shard = int(arch[0])
+        self._shard = self.copy_of(arch)
         self.trainer.params, self.trainer.opt_state = self._shards[self._shard]
 
     def _step(self, arch, stream: BatchStream | None = None) -> jax.Array:
