@@ -41,7 +41,7 @@ class Config:
     strategies: tuple[str, ...] = ("random", "evolution", "reinforce", "bayesopt", "tpe")
     budgets: tuple[int, ...] = (20, 50, 100, 200, 500)
     # "strategy=budget": a strategy run to fewer queries than the largest budget (CPU time).
-    caps: tuple[str, ...] = ("bayesopt=200",)
+    caps: tuple[str, ...] = ("bayesopt=100",)
     seeds: int = 30
     out: str = "experiments/results/compare_strategies"
 

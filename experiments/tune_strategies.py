@@ -34,6 +34,7 @@ GRIDS = {
     ],
     "bayesopt": [
         {},
+        {"metric": "l1"},
         {"acquisition": "ucb"},
         {"acquisition": "thompson"},
         {"transform": "standardise"},

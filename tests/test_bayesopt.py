@@ -38,6 +38,15 @@ def test_masked_rows_change_nothing():
     np.testing.assert_allclose(cov, cov_p, atol=1e-4)
 
 
+def test_the_euclidean_kernel_is_positive_definite_where_the_l1_one_is_not():
+    decisions = jax.random.randint(jax.random.key(4), (60, 4), 0, 4)
+    x = jax.nn.one_hot(decisions, 4).reshape(60, 16)
+    kernel = {m: gp.MaskedMatern52(1.0, 4.0, m) for m in gp.METRICS}
+    ones = jnp.ones(60)
+    eigenvalues = {m: jnp.linalg.eigvalsh(k((x, ones), (x, ones))) for m, k in kernel.items()}
+    assert float(eigenvalues["l1"].min()) < -0.1 and float(eigenvalues["l2"].min()) > -1e-4
+
+
 def test_beats_random_search_on_an_additive_score():
     space = nb201()
     weights = np.random.default_rng(0).normal(size=(space.n_decisions, 5))

@@ -25,6 +25,10 @@ mutants of the best 5 (.0067) beat those of the best 1 and 10 (.0078), and so di
 change tried on the old defaults: UCB (.0073), Thompson sampling (.0085), standardised targets
 (.0082), 5 or 20 initial samples (.0074, .0070), 30 fit steps (.0078), the decision encoding
 (.0085); 20 initial samples, with or without UCB, added nothing to the new ones (.0069, .0067).
+Later, over 20 seeds, the kernel's Euclidean distance (``metric="l2"``, positive definite on any
+codes) beat the L1 distance it replaced (.0065 against .0070; over 10 seeds .0061 against
+.0065), and a length scale per feature of the encoding did worse (.0068 with L1, .0076 with L2,
+10 seeds), so it is not offered.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ class BayesOpt(Strategy):
       mutations: mutants per parent (half change one decision, half two).
       random: uniform samples in the pool.
       fit_steps: Adam steps on the marginal likelihood per ask, warm-started.
+      metric: the kernel's distance between encodings (one of `gp.METRICS`).
       ucb_beta: standard deviations UCB adds to the mean.
     """
 
@@ -87,9 +92,12 @@ class BayesOpt(Strategy):
         random: int = 100,
         fit_steps: int = 10,
         ucb_beta: float = 2.0,
+        metric: str = "l2",
     ):
         if transform not in gp.TRANSFORMS:
             raise ValueError(f"unknown transform {transform!r}; valid: {', '.join(gp.TRANSFORMS)}")
+        if metric not in gp.METRICS:
+            raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(gp.METRICS)}")
         if acquisition not in ACQUISITIONS:
             raise ValueError(
                 f"unknown acquisition {acquisition!r}; valid: {', '.join(ACQUISITIONS)}"
@@ -106,6 +114,7 @@ class BayesOpt(Strategy):
         self.capacity, self.parents, self.mutations = capacity, parents, mutations
         self.neighbours = neighbours
         self.random, self.fit_steps, self.ucb_beta = random, fit_steps, ucb_beta
+        self.metric = metric
         card = space.cardinalities
         self._neighbourhood = (
             np.concatenate([np.full(c - 1, d) for d, c in enumerate(card)]).astype(np.int32),
@@ -198,10 +207,11 @@ class BayesOpt(Strategy):
         # A failed evaluation (-inf) counts as the worst finite score seen.
         worst = jnp.min(jnp.where(finite, scores, jnp.inf))
         y = self.transform(jnp.where(finite, scores, jnp.where(mask > 0, worst, 0.0)), mask)
-        hyper = gp.fit(inner.hyper, x_obs, y, mask, self.fit_steps)
-        mean, cov = gp.posterior(hyper, x_obs, y, mask, jax.vmap(self._encode)(pool))
+        hyper = gp.fit(inner.hyper, x_obs, y, mask, self.fit_steps, self.metric)
+        x_pool = jax.vmap(self._encode)(pool)
+        mean, cov = gp.posterior(hyper, x_obs, y, mask, x_pool, self.metric)
         best_y = jnp.max(jnp.where(mask > 0, y, -jnp.inf))
-        noise = jnp.exp(hyper[2]) + gp.MIN_NOISE
+        noise = gp.noise(hyper)
 
         # The initial design: uniform samples only, in random order.
         is_random = jnp.arange(pool.shape[0]) >= self.n_local

@@ -6,13 +6,21 @@ row, unit variance and a zero target, which leaves the likelihood's gradient and
 exactly as if the row were absent.
 
 The kernel is a Matern-5/2 on an architecture encoding (one-hot ops and adjacency, or one-hot
-decisions): on one-hot codes the squared distance counts the decisions two architectures differ
-in, so the kernel is a categorical (Hamming) kernel. Its amplitude, length scale and noise are
-fitted by maximising the marginal likelihood with Adam, warm-started from the last fit.
+decisions), on one of two distances between codes:
+
+- ``"l1"`` (tinygp's default distance): on one-hot codes, twice the number of decisions two
+  architectures differ in, a categorical (Hamming) kernel. A Matern kernel of an L1 distance is
+  not positive definite for every set of codes; the fitted noise usually keeps it so.
+- ``"l2"``: the Euclidean distance, the square root of the L1 one on one-hot codes, for which
+  the Matern kernel is positive definite whatever the codes.
+
+Its amplitude, length scale and noise are fitted by maximising the marginal likelihood with
+Adam, warm-started from the last fit.
 """
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
@@ -21,14 +29,26 @@ import tinygp
 MIN_NOISE = 1e-4
 
 
-class MaskedKernel(tinygp.kernels.Kernel):
-    """`kernel` between rows whose masks are both 1; zero where either row is masked."""
+METRICS = ("l1", "l2")
 
-    kernel: tinygp.kernels.Kernel
+
+class MaskedMatern52(tinygp.kernels.Kernel):
+    """A Matern-5/2 kernel between rows whose masks are both 1 (zero where either row is
+    masked), on the `metric` distance."""
+
+    amplitude: jax.Array
+    scale: jax.Array
+    metric: str = eqx.field(static=True, default="l1")
 
     def evaluate(self, X1, X2):
         (x1, m1), (x2, m2) = X1, X2
-        return m1 * m2 * self.kernel.evaluate(x1, x2)
+        d = (x1 - x2) / self.scale
+        if self.metric == "l1":
+            distance = jnp.sum(jnp.abs(d))
+        else:  # no NaN gradient where x1 == x2
+            distance = jnp.sqrt(jnp.maximum(jnp.sum(d * d), 1e-12))
+        r = jnp.sqrt(5.0) * distance
+        return m1 * m2 * self.amplitude * (1.0 + r + r * r / 3.0) * jnp.exp(-r)
 
 
 def initial_hyper(dim: int) -> jax.Array:
@@ -36,10 +56,15 @@ def initial_hyper(dim: int) -> jax.Array:
     return jnp.log(jnp.array([1.0, jnp.sqrt(dim / 2.0), 0.1], jnp.float32))
 
 
-def _process(hyper, x, mask) -> tinygp.GaussianProcess:
-    amplitude, scale, noise = jnp.exp(hyper)
-    kernel = MaskedKernel(amplitude * tinygp.kernels.Matern52(scale=scale))
-    diag = jnp.where(mask > 0, noise + MIN_NOISE, 1.0)
+def noise(hyper) -> jax.Array:
+    """The observation noise variance of `hyper`."""
+    return jnp.exp(hyper[2]) + MIN_NOISE
+
+
+def _process(hyper, x, mask, metric: str) -> tinygp.GaussianProcess:
+    amplitude, scale, _ = jnp.exp(hyper)
+    kernel = MaskedMatern52(amplitude, scale, metric)
+    diag = jnp.where(mask > 0, noise(hyper), 1.0)
     return tinygp.GaussianProcess(kernel, (x, mask), diag=diag)
 
 
@@ -68,18 +93,22 @@ def copula(y, mask):
 TRANSFORMS = {"copula": copula, "standardise": standardise}
 
 
-def fit(hyper, x, y, mask, steps: int, learning_rate: float = 0.05) -> jax.Array:
+def fit(
+    hyper, x, y, mask, steps: int, metric: str = "l1", learning_rate: float = 0.05
+) -> jax.Array:
     """Hyperparameters after `steps` Adam steps on the negative log marginal likelihood.
 
     Args:
-      hyper: the starting log hyperparameters, shape (3,).
+      hyper: the starting log hyperparameters (`initial_hyper`).
       x: encodings, shape (N, F); y: standardised targets, shape (N,); mask: 1 for observed
         rows and 0 for padding, shape (N,).
+      steps: Adam steps.
+      metric: the kernel's distance (one of `METRICS`).
     """
     tx = optax.adam(learning_rate)
 
     def loss(h):
-        return -_process(h, x, mask).log_probability(y)
+        return -_process(h, x, mask, metric).log_probability(y)
 
     def step(carry, _):
         h, opt_state = carry
@@ -93,8 +122,9 @@ def fit(hyper, x, y, mask, steps: int, learning_rate: float = 0.05) -> jax.Array
     return hyper
 
 
-def posterior(hyper, x, y, mask, x_test) -> tuple[jax.Array, jax.Array]:
+def posterior(hyper, x, y, mask, x_test, metric: str = "l1") -> tuple[jax.Array, jax.Array]:
     """The posterior mean (M,) and covariance (M, M) of the noise-free function at `x_test`."""
     test_mask = jnp.ones(x_test.shape[0], x_test.dtype)
-    conditioned = _process(hyper, x, mask).condition(y, (x_test, test_mask), diag=0.0).gp
+    process = _process(hyper, x, mask, metric)
+    conditioned = process.condition(y, (x_test, test_mask), diag=0.0).gp
     return conditioned.loc, conditioned.covariance
