@@ -6,6 +6,7 @@ import math
 import pytest
 
 from experiments import (
+    bench_ask,
     bench_ray,
     bench_supernet,
     compare_strategies,
@@ -89,6 +90,14 @@ def test_compare_strategies_quick(capsys, tmp_path):
     assert len(cached["archs"]) == 2 and len(cached["archs"][0]) == 8
     # A rerun reads the runs back instead of searching again, and agrees.
     assert compare_strategies.main(["--quick", "--set", f"out={out}"]) == figures
+
+
+def test_bench_ask_quick(capsys):
+    figures = bench_ask.main(["--quick"])
+    assert figures["observations"] == 20
+    seconds = figures["seconds_per_ask"]
+    assert set(seconds) == {"bayesopt", "evolution"} and all(s > 0 for s in seconds.values())
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("{")
 
 
 def test_tune_strategies_quick(capsys):
