@@ -193,7 +193,8 @@ class _Loop:
         self._follow(resume.tells, told)
 
     def _follow(self, tells: list[Tell], told: set[int]) -> None:
-        """Replays the logged tells not already in the strategy's state, as they happened."""
+        """Queues the logged tells that the strategy's state does not hold yet, to be replayed
+        where they happened (`_tell_scripted`); their indices wait for them."""
         self.script.extend(t for t in tells if not told.issuperset(t.indices))
         self.scripted = {i for t in self.script for i in t.indices}
 
