@@ -195,11 +195,20 @@ class _SharedWeights:
 
     def state(self) -> tuple[dict, dict]:
         leaves = jax.tree.leaves(self.evaluator.trainer.params)
-        if not self.evaluator.few_shot:
-            return {"params": leaves}, {}
-        return {"copies": [leaves] * int(self.evaluator.space.cardinalities[0])}, {}
+        return shared_weight_arrays([leaves] * self.evaluator.n_copies), {}
 
     def load_state(self, arrays: dict, meta: dict) -> None:
         tree = jax.tree.structure(self.evaluator.trainer.params)
-        copies = arrays["copies"] if "copies" in arrays else [arrays["params"]]
+        copies = shared_weight_copies(arrays)
         self.evaluator.put_copies([jax.tree.unflatten(tree, c) for c in copies])
+
+
+def shared_weight_arrays(copies: list[list]) -> dict:
+    """How a checkpoint of a search on Ray holds its shared weights, given the leaves of each
+    copy: ``params`` (one copy), or ``copies`` (few-shot)."""
+    return {"params": copies[0]} if len(copies) == 1 else {"copies": copies}
+
+
+def shared_weight_copies(arrays: dict) -> list[list]:
+    """The leaves of each copy that `shared_weight_arrays` laid out."""
+    return arrays["copies"] if "copies" in arrays else [arrays["params"]]

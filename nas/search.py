@@ -171,7 +171,7 @@ class _Loop:
         if resume.start is None:
             self.key, init_key = jax.random.split(jax.random.key(seed))
             self.state = strategy.init(init_key)
-            self._follow(resume.tells, told=set())
+            self.script.extend(resume.tells)
             return
         self.key, self.state = resume.start.key, resume.start.strategy_state
         pending = resume.start.pending
@@ -189,14 +189,8 @@ class _Loop:
                 self.archs[index] = np.asarray(pending[index], np.int32)
                 self.waiting.setdefault(self.space.key(self.archs[index]), [])
                 self.executor.submit(index, self.archs[index])
-        told = set(range(resume.start.asked)) - set(pending)
-        self._follow(resume.tells, told)
-
-    def _follow(self, tells: list[Tell], told: set[int]) -> None:
-        """Queues the logged tells that the strategy's state does not hold yet, to be replayed
-        where they happened (`_tell_scripted`); their indices wait for them."""
-        self.script.extend(t for t in tells if not told.issuperset(t.indices))
-        self.scripted = {i for t in self.script for i in t.indices}
+        told = set(range(resume.start.asked)) - set(pending)  # in the checkpoint's state
+        self.script.extend(t for t in resume.tells if not told.issuperset(t.indices))
 
     def checkpoint(self, checkpoints: Checkpoints | None, final: bool = False) -> None:
         """Checkpoints the search if one is due (or it ended) and every record was told.
@@ -261,8 +255,8 @@ class _Loop:
         told yet, in the order recorded). Records whose tell the log holds wait for its turn."""
         self._tell_scripted(self.asked)
         indices = self.untold if indices is None else indices
-        untold = set(self.untold)
-        indices = [i for i in indices if i in untold - self.scripted and not self._held(i)]
+        waiting = set(self.untold) - {i for t in self.script for i in t.indices}
+        indices = [i for i in indices if i in waiting and not self._held(i)]
         if indices:
             self._tell(indices)
             self._log("tell", indices=indices, asked=self.asked)
@@ -286,7 +280,6 @@ class _Loop:
             while any(i not in self.records for i in indices) and self.executor.pending():
                 self.collect(block=True)  # a result the log lost, evaluated again
             indices = [i for i in indices if i in self.records]
-            self.scripted.difference_update(indices)
             if indices:
                 self._tell(indices)
 

@@ -35,6 +35,7 @@ import numpy as np
 import ray
 from ray.exceptions import OutOfMemoryError, RayActorError, RayError, WorkerCrashedError
 
+from nas.checkpoint import shared_weight_arrays, shared_weight_copies
 from nas.evaluators import EvalResult
 
 # Errors that mean the worker process is gone, not that the evaluation failed.
@@ -137,13 +138,13 @@ class RayExecutor:
             return {}, {}
         pulled = ray.get(self.store.pull_all.remote())
         copies = [ray.get(ref) if isinstance(ref, ray.ObjectRef) else ref for _, ref in pulled]
-        return ({"params": copies[0]} if len(copies) == 1 else {"copies": copies}), {}
+        return shared_weight_arrays(copies), {}
 
     def load_state(self, arrays: dict, meta: dict) -> None:
         """Puts a checkpoint's shared weights into the store (the workers' optimizer states
         start again from the warm-up's)."""
         if self.store is not None:
-            copies = arrays["copies"] if "copies" in arrays else [arrays["params"]]
+            copies = shared_weight_copies(arrays)
             ray.get(self.store.load.remote([[np.asarray(p) for p in c] for c in copies]))
 
     def stats(self) -> dict:

@@ -171,7 +171,7 @@ class SharedWeightsEvaluator:
         if self.few_shot:  # the copies, or before the split the one set of weights k times
             if self._shards is not None:
                 self._shards[self._shard] = current
-            shards = self._shards or [current] * int(self.space.cardinalities[0])
+            shards = self._shards or [current] * self.n_copies
             arrays["shards"] = [{"params": p, "opt_state": o} for p, o in shards]
             meta["shard"] = None if self._shards is None else self._shard
         return arrays, meta
@@ -195,6 +195,11 @@ class SharedWeightsEvaluator:
             self._enter(self.space.validate(arch))
         return nnx.merge(self.trainer.graphdef, self.trainer.params)
 
+    @property
+    def n_copies(self) -> int:
+        """Copies of the weights: with few-shot one per op of the first edge, else one."""
+        return int(self.space.cardinalities[0]) if self.few_shot else 1
+
     def copy_of(self, arch) -> int:
         """The copy of the weights that `arch` trains: with few-shot, its first edge's op."""
         return int(arch[0]) if self.few_shot else 0
@@ -205,7 +210,7 @@ class SharedWeightsEvaluator:
         puts in place the weights that each architecture trains (a Ray worker does)."""
         current = (self.trainer.params, self.trainer.opt_state)
         if self._shards is None:
-            return [current] * (int(self.space.cardinalities[0]) if self.few_shot else 1)
+            return [current] * self.n_copies
         self._shards[self._shard] = current
         copies, self._shards = self._shards, None
         return copies
@@ -220,7 +225,7 @@ class SharedWeightsEvaluator:
     def _split(self) -> None:
         """Few-shot: one copy of the weights and optimizer state per op of the first edge."""
         current = (self.trainer.params, self.trainer.opt_state)
-        self._shards, self._shard = [current] * int(self.space.cardinalities[0]), 0
+        self._shards, self._shard = [current] * self.n_copies, 0
 
     def _enter(self, arch) -> None:
         """Few-shot: makes the copy that `arch` belongs to the trainer's weights."""
