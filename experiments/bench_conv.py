@@ -12,10 +12,11 @@ With ``--stride2`` it also times a stride-2 first edge (second edge stride 1), c
 `conv2d`'s native stride-2 implementation with stride-1-then-subsample, both inside the switch.
 With ``--window-ops`` it times ``value_and_grad`` of ``sum(sin(op(x)))`` for the slice-based
 depthwise conv and pools against their `lax` counterparts (grouped conv, `reduce_window`),
-outside and inside a switch.
+outside and inside a switch. With ``--dw`` it times the weight gradient alone (3x3, stride 1)
+on the three stages of the CIFAR-shaped network, the batch of 64 taken whole and in chunks.
 
-Run: ``python experiments/bench_conv.py [--runs 10] [--stride2] [--window-ops]``; the last line
-is JSON.
+Run: ``python experiments/bench_conv.py [--runs 10] [--stride2] [--window-ops] [--dw]``; the
+last line is JSON.
 """
 
 from __future__ import annotations
@@ -125,12 +126,31 @@ def _window_ops(x, runs: int) -> dict:
     return res
 
 
+def _weight_gradient(runs: int) -> dict:
+    """Times `nas.conv`'s dW by chunk size on batches of 64 at 32x32x16, 16x16x32 and 8x8x64."""
+    res = {}
+    saved = nc._DW_CHUNK
+    try:
+        for size, c in ((32, 16), (16, 32), (8, 64)):
+            kx, ky = jax.random.split(jax.random.PRNGKey(size))
+            x = jax.random.normal(kx, (64, size, size, c), jnp.float32)
+            dy = jax.random.normal(ky, (64, size, size, c), jnp.float32)
+            for chunk in (0, 16, 8, 4):
+                nc._DW_CHUNK = chunk  # read when the step is traced
+                step = jax.jit(lambda x, dy: nc._conv_bwd_w(x, dy, 3, 1, 1))
+                res[f"dw_{size}x{size}x{c}_chunk{chunk or 64}_ms"] = _time(step, (x, dy), runs)
+    finally:
+        nc._DW_CHUNK = saved
+    return res
+
+
 def main(argv=None) -> dict:
     """Runs the benchmark, prints one line per case and a JSON summary as the last line."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--stride2", action="store_true", help="also compare stride-2 variants")
     ap.add_argument("--window-ops", action="store_true", help="also time depthwise and pools")
+    ap.add_argument("--dw", action="store_true", help="also time dW by batch chunk size")
     args = ap.parse_args(argv)
 
     kx, k1, k2 = jax.random.split(jax.random.PRNGKey(0), 3)
@@ -161,6 +181,8 @@ def main(argv=None) -> dict:
             nc._STRIDE2_IMPL = saved
     if args.window_ops:
         res.update(_window_ops(x, args.runs))
+    if args.dw:
+        res.update(_weight_gradient(args.runs))
     for key, val in res.items():
         if key.endswith("_ms"):
             print(f"{key:32s} {val:9.2f}")

@@ -15,6 +15,7 @@ import pytest
 from jax import lax
 from jax.test_util import check_grads
 
+import nas.conv as nc
 from nas.conv import avg_pool, batch_norm, conv2d, depthwise_conv2d, max_pool
 
 DN = ("NHWC", "HWIO", "NHWC")
@@ -121,6 +122,18 @@ def test_conv2d_check_grads(x64, stride, dilation):
     check_grads(
         lambda x, w: conv2d(x, w, stride=stride, dilation=dilation), (x, w), order=1, modes=["rev"]
     )
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_conv2d_weight_gradient_over_batch_chunks_matches_lax(stride):
+    n = 2 * nc._DW_CHUNK + 3  # two whole chunks and a short one
+    x, w = _rand(0, (n, 9, 8, 3)), _rand(1, (3, 3, 3, 4))
+    _, (_, got) = jax.jit(lambda x, w: _grads(lambda x, w: conv2d(x, w, stride=stride), (x, w)))(
+        x, w
+    )
+    _, (_, want) = _grads(lambda x, w: _ref_conv(x, w, stride, 1), (x, w))
+    # Sums of n * 72 products (up to ~40 here): float32 rounding scales with the magnitude.
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
 @pytest.fixture(scope="module")
