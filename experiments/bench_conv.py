@@ -129,7 +129,8 @@ def _window_ops(x, runs: int) -> dict:
 def _weight_gradient(runs: int) -> dict:
     """Times `nas.conv`'s dW by chunk size on batches of 64 at 32x32x16, 16x16x32 and 8x8x64."""
     res = {}
-    saved = nc._DW_CHUNK
+    saved = nc._DW_CHUNK, nc._DW_CHUNK_MIN_PIXELS
+    nc._DW_CHUNK_MIN_PIXELS = 0  # chunk every size, to show what chunking gives each
     try:
         for size, c in ((32, 16), (16, 32), (8, 64)):
             kx, ky = jax.random.split(jax.random.PRNGKey(size))
@@ -140,7 +141,7 @@ def _weight_gradient(runs: int) -> dict:
                 step = jax.jit(lambda x, dy: nc._conv_bwd_w(x, dy, 3, 1, 1))
                 res[f"dw_{size}x{size}x{c}_chunk{chunk or 64}_ms"] = _time(step, (x, dy), runs)
     finally:
-        nc._DW_CHUNK = saved
+        nc._DW_CHUNK, nc._DW_CHUNK_MIN_PIXELS = saved
     return res
 
 

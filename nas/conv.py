@@ -82,8 +82,10 @@ def _conv_bwd_x(dy, w, x_shape, stride, dilation):
     )
 
 
-# Examples per dW convolution on CPU (0: the whole batch at once); see `_conv_bwd_w`.
+# Examples per dW convolution on CPU (0: the whole batch at once), for images of at least
+# `_DW_CHUNK_MIN_PIXELS` pixels; see `_conv_bwd_w`.
 _DW_CHUNK = 8
+_DW_CHUNK_MIN_PIXELS = 16 * 16
 
 
 def _conv_bwd_w(x, dy, k, stride, dilation):
@@ -92,10 +94,12 @@ def _conv_bwd_w(x, dy, k, stride, dilation):
     Why: XLA-CPU runs the dW convolution (the batch as its contracted feature, a kernel as large
     as the image) about 3x faster on 8 examples at a time than on a batch of 64 at 32x32
     (``experiments/bench_conv.py --dw``); the CIFAR-shaped train step went from 158 to 103 ms.
-    It makes no difference on 8x8 images. Other backends take the batch whole.
+    Smaller images gain little (8x8: 2.4 -> 2.3 ms) and pay for it in compile time (8 dW
+    convolutions where there was one), so they and other backends take the batch whole.
     """
     n, chunk = x.shape[0], _DW_CHUNK
-    if not chunk or n <= chunk or jax.default_backend() != "cpu":
+    small = x.shape[1] * x.shape[2] < _DW_CHUNK_MIN_PIXELS
+    if not chunk or n <= chunk or small or jax.default_backend() != "cpu":
         return _conv_bwd_w_one(x, dy, k, stride, dilation)
     starts = range(0, n, chunk)
     parts = [

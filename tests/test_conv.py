@@ -127,12 +127,13 @@ def test_conv2d_check_grads(x64, stride, dilation):
 @pytest.mark.parametrize("stride", [1, 2])
 def test_conv2d_weight_gradient_over_batch_chunks_matches_lax(stride):
     n = 2 * nc._DW_CHUNK + 3  # two whole chunks and a short one
-    x, w = _rand(0, (n, 9, 8, 3)), _rand(1, (3, 3, 3, 4))
+    assert 17 * 16 >= nc._DW_CHUNK_MIN_PIXELS  # images large enough to be chunked
+    x, w = _rand(0, (n, 17, 16, 3)), _rand(1, (3, 3, 3, 4))
     _, (_, got) = jax.jit(lambda x, w: _grads(lambda x, w: conv2d(x, w, stride=stride), (x, w)))(
         x, w
     )
     _, (_, want) = _grads(lambda x, w: _ref_conv(x, w, stride, 1), (x, w))
-    # Sums of n * 72 products (up to ~40 here): float32 rounding scales with the magnitude.
+    # Sums of n * 272 products: float32 rounding scales with the magnitude.
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
