@@ -153,7 +153,7 @@ def throughput(space, data: Dataset, config: Config, train_steps: int) -> dict:
 
 
 def run(config: Config) -> dict:
-    figures = {}
+    figures = {"jax": jax.__version__, "device": jax.devices()[0].device_kind}
     datasets = {
         "digits": (load_digits(seed=config.seed), config.cells_digits, config.train_steps_digits),
         "cifar_shaped": (

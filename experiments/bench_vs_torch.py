@@ -16,6 +16,10 @@ On digits (8x8x1, 5 cells a stage) and CIFAR-shaped data (32x32x3, 1 cell a stag
   as fast); ``speedup_after_first`` the same without the first architecture;
 - ``*_step_ms``: the median train step of each side over `step_archs` of the architectures.
 
+Device: both sides run on the same one, JAX's default backend (``device="auto"``): on a machine
+with a CUDA GPU that JAX sees, PyTorch runs on ``cuda`` too, and every timed region ends with a
+synchronisation on both sides. ``--set device=cpu`` pins PyTorch to the CPU.
+
 Threads: both sides use all the cores this process may run on; XLA's CPU client sizes its
 thread pool to them, and PyTorch is given the same number with `torch.set_num_threads`. Run it
 on a quiet machine: with the cores oversubscribed, PyTorch's OpenMP threads wait on each other
@@ -32,7 +36,6 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable
-from functools import partial
 
 import jax
 import numpy as np
@@ -61,6 +64,7 @@ class Config:
     step_archs: int = 5
     timed_steps: int = 10
     seed: int = 0
+    device: str = "auto"  # PyTorch's device: "auto" (JAX's backend), "cpu" or "cuda"
 
 
 QUICK = Config(
@@ -93,22 +97,40 @@ def _nchw(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
+def torch_device(config: Config) -> torch.device:
+    """PyTorch's device: JAX's backend under ``"auto"`` (``cuda`` where JAX runs on a GPU)."""
+    name = config.device
+    if name == "auto":
+        name = "cuda" if jax.default_backend() == "gpu" else "cpu"
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"device={config.device!r}: expected 'auto', 'cpu' or 'cuda'")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda': this PyTorch build sees no CUDA GPU")
+    return torch.device(name)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def torch_side(space, data: Dataset, archs, config: Config, steps: int) -> Side:
     """A fresh PyTorch child net per architecture: `steps` steps, then its accuracy."""
-    n = config.val_samples
-    x_val, y_val = torch.from_numpy(_nchw(data.x_val[:n])), torch.from_numpy(data.y_val[:n])
+    n, device = config.val_samples, torch_device(config)
+    x_val = torch.from_numpy(_nchw(data.x_val[:n])).to(device)
+    y_val = torch.from_numpy(data.y_val[:n]).to(device)
     y = data.y_train.astype(np.int64)
     stream = BatchStream(_nchw(data.x_train), y, config.batch_size, seed=config.seed)
     train, side = TrainConfig(batch_size=config.batch_size), Side()
 
     def evaluate(i: int, arch) -> float:
         torch.manual_seed(config.seed + i)
-        model = TorchChild(space, arch, data.input_shape, data.num_classes)
+        model = TorchChild(space, arch, data.input_shape, data.num_classes).to(device)
         opt, schedule = make_optimizer(model, train, steps)
         for _ in range(steps):
-            xb, yb = stream.next()
-            train_step(model, opt, schedule, train, torch.from_numpy(xb), torch.from_numpy(yb))
-        return accuracy(model, x_val, y_val)
+            xb, yb = (torch.from_numpy(b).to(device) for b in stream.next())
+            train_step(model, opt, schedule, train, xb, yb)
+        return accuracy(model, x_val, y_val)  # reads the hits back: synchronises
 
     for i, arch in enumerate(archs):
         side.timed(lambda i=i, arch=arch: evaluate(i, arch))
@@ -166,16 +188,22 @@ def _median_ms(step: Callable[[], object], steps: int) -> float:
 
 def step_times(space, data: Dataset, archs, config: Config, shared) -> dict:
     """Median train step of each side, mean over `archs`, on one fixed batch."""
-    train = TrainConfig(batch_size=config.batch_size)
+    train, device = TrainConfig(batch_size=config.batch_size), torch_device(config)
     x, y = data.x_train[: config.batch_size], data.y_train[: config.batch_size]
-    tx, ty = torch.from_numpy(_nchw(x)), torch.from_numpy(y.astype(np.int64))
+    tx = torch.from_numpy(_nchw(x)).to(device)
+    ty = torch.from_numpy(y.astype(np.int64)).to(device)
     ms = {"torch": [], "supernet": [], "child": []}
     for arch in archs:
-        model = TorchChild(space, arch, data.input_shape, data.num_classes)
+        model = TorchChild(space, arch, data.input_shape, data.num_classes).to(device)
         opt, schedule = make_optimizer(model, train, config.timed_steps + 1)
         child = Trainer(child_net(space, arch, data.input_shape, data.num_classes), train, 1000)
+
+        def torch_step(model=model, opt=opt, schedule=schedule):
+            train_step(model, opt, schedule, train, tx, ty)
+            _sync(device)
+
         steps = {
-            "torch": partial(train_step, model, opt, schedule, train, tx, ty),
+            "torch": torch_step,
             "supernet": lambda arch=arch: shared.trainer.train_step(x, y, arch).block_until_ready(),
             "child": lambda child=child: child.train_step(x, y).block_until_ready(),
         }
@@ -254,7 +282,13 @@ def run(config: Config) -> dict:
             config.train_steps_cifar,
         ),
     }
-    figures = {"threads": threads, "torch": torch.__version__, "jax": jax.__version__}
+    figures = {
+        "threads": threads,
+        "torch": torch.__version__,
+        "jax": jax.__version__,
+        "device": str(jax.devices()[0].device_kind),
+        "torch_device": torch_device(config).type,
+    }
     for name, (data, cells, steps) in datasets.items():
         space = nb201(channels=config.channels, cells_per_stage=cells)
         figures[name] = {
