@@ -209,15 +209,27 @@ def step_times(space, data: Dataset, archs, config: Config, shared) -> dict:
         }
         for side, step in steps.items():
             ms[side].append(_median_ms(step, config.timed_steps))
+        print("  train step ms:", {side: round(v[-1], 2) for side, v in ms.items()}, flush=True)
     return {f"{side}_step_ms": round(float(np.mean(v)), 2) for side, v in ms.items()}
+
+
+def _report(name: str, side: Side) -> Side:
+    """Prints one side's seconds as soon as it is done (a run cut short keeps them)."""
+    print(
+        f"  {name}: {sum(side.seconds):.2f} s, per architecture",
+        np.round(side.seconds, 2),
+        flush=True,
+    )
+    return side
 
 
 def compare(space, data: Dataset, config: Config, steps: int) -> dict:
     """Every side on the same `n_archs` architectures; the figures of one dataset."""
     archs = sample_archs(space, config.n_archs, config.seed)
-    torch_run = torch_side(space, data, archs, config, steps)
+    torch_run = _report("torch", torch_side(space, data, archs, config, steps))
     supernet_run, shared = supernet_side(space, data, archs, config, steps)
-    child_run = child_side(space, data, archs, config, steps)
+    _report("supernet", supernet_run)
+    child_run = _report("child", child_side(space, data, archs, config, steps))
     totals = {
         name: (sum(run.seconds), sum(run.seconds[1:]), float(np.mean(run.accuracy)))
         for name, run in (("torch", torch_run), ("supernet", supernet_run), ("child", child_run))

@@ -137,6 +137,18 @@ def test_conv2d_weight_gradient_over_batch_chunks_matches_lax(stride):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
 
 
+@pytest.mark.parametrize("size,k,dilation", [(2, 3, 1), (1, 3, 1), (4, 3, 2), (3, 5, 1)])
+def test_conv2d_on_images_its_kernel_covers_is_a_matmul_that_matches_lax(size, k, dilation):
+    x, w = _rand(0, (3, size, size, 5)), _rand(1, (k, k, 5, 4))
+
+    def ours(x, w):
+        return conv2d(x, w, dilation=dilation)
+
+    assert "conv_general_dilated" not in str(jax.make_jaxpr(ours)(x, w))
+    got = jax.jit(lambda x, w: _grads(ours, (x, w)))(x, w)
+    _assert_same(got, _grads(lambda x, w: _ref_conv(x, w, 1, dilation), (x, w)))
+
+
 @pytest.fixture(scope="module")
 def depthwise_results():
     c = SHAPE[-1]
