@@ -164,14 +164,12 @@ def run(config: Config) -> dict:
     }
     for name, (data, cells, train_steps) in datasets.items():
         space = nb201(channels=config.channels, cells_per_stage=cells)
-        figures[name] = {
-            "space": f"nb201(channels={config.channels}, cells_per_stage={cells})",
-            **step_ratio(space, data, config),
-            **recompiles(space, data, config),
-            "train_steps": train_steps,
-            **throughput(space, data, config, train_steps),
-        }
-        print(name, figures[name], flush=True)
+        figures[name] = {"space": f"nb201(channels={config.channels}, cells_per_stage={cells})"}
+        figures[name]["train_steps"] = train_steps
+        parts = ((step_ratio, ()), (recompiles, ()), (throughput, (train_steps,)))
+        for part, extra in parts:  # each printed when done, so that a run cut short keeps it
+            figures[name].update(part(space, data, config, *extra))
+            print(name, figures[name], flush=True)
     return figures
 
 
