@@ -23,6 +23,7 @@ import jax
 import numpy as np
 
 from experiments import entry
+from experiments.timing import median_ms
 from nas.compiles import count_compiles
 from nas.data import Dataset, load_digits, synthetic_cifar
 from nas.evaluators import SharedWeightsEvaluator, StandaloneEvaluator
@@ -61,16 +62,6 @@ QUICK = Config(
 )
 
 
-def _median_step_ms(trainer: Trainer, x, y, arch, steps: int) -> float:
-    trainer.train_step(x, y, arch).block_until_ready()  # compiled already; settle caches
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        trainer.train_step(x, y, arch).block_until_ready()
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
-
-
 def step_ratio(space, data: Dataset, config: Config) -> dict:
     """Supernet step time over child step time, architecture by architecture."""
     train = TrainConfig(batch_size=config.batch_size)
@@ -80,10 +71,15 @@ def step_ratio(space, data: Dataset, config: Config) -> dict:
     super_ms, child_ms = [], []
     for arch in archs:
         child = Trainer(child_net(space, arch, data.input_shape, data.num_classes), train, 1000)
-        child.train_step(x, y)
-        net.train_step(x, y, arch)
-        child_ms.append(_median_step_ms(child, x, y, None, config.timed_steps))
-        super_ms.append(_median_step_ms(net, x, y, arch, config.timed_steps))
+        ms = median_ms(
+            {
+                "child": lambda child=child: child.train_step(x, y),
+                "supernet": lambda arch=arch: net.train_step(x, y, arch),
+            },
+            config.timed_steps,
+        )
+        child_ms.append(ms["child"])
+        super_ms.append(ms["supernet"])
     ratios = np.array(super_ms) / np.array(child_ms)
     return {
         "supernet_step_ms": round(float(np.mean(super_ms)), 2),

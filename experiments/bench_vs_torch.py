@@ -43,6 +43,7 @@ import torch
 
 from experiments import entry
 from experiments.ground_truth import sample_archs
+from experiments.timing import median_ms
 from experiments.torch_child import TorchChild, accuracy, make_optimizer, train_step
 from nas.data import BatchStream, Dataset, load_digits, synthetic_cifar
 from nas.evaluators import SharedWeightsEvaluator
@@ -77,6 +78,9 @@ QUICK = Config(
     step_archs=1,
     timed_steps=2,
 )
+
+
+Evaluate = Callable[[int, np.ndarray], float]  # (index, architecture) -> validation accuracy
 
 
 @dataclasses.dataclass
@@ -114,14 +118,14 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def torch_side(space, data: Dataset, archs, config: Config, steps: int) -> Side:
+def torch_evaluator(space, data: Dataset, config: Config, steps: int) -> Evaluate:
     """A fresh PyTorch child net per architecture: `steps` steps, then its accuracy."""
     n, device = config.val_samples, torch_device(config)
     x_val = torch.from_numpy(_nchw(data.x_val[:n])).to(device)
     y_val = torch.from_numpy(data.y_val[:n]).to(device)
     y = data.y_train.astype(np.int64)
     stream = BatchStream(_nchw(data.x_train), y, config.batch_size, seed=config.seed)
-    train, side = TrainConfig(batch_size=config.batch_size), Side()
+    train = TrainConfig(batch_size=config.batch_size)
 
     def evaluate(i: int, arch) -> float:
         torch.manual_seed(config.seed + i)
@@ -132,14 +136,13 @@ def torch_side(space, data: Dataset, archs, config: Config, steps: int) -> Side:
             train_step(model, opt, schedule, train, xb, yb)
         return accuracy(model, x_val, y_val)  # reads the hits back: synchronises
 
-    for i, arch in enumerate(archs):
-        side.timed(lambda i=i, arch=arch: evaluate(i, arch))
-    return side
+    return evaluate
 
 
-def supernet_side(space, data: Dataset, archs, config: Config, steps: int):
-    """Our search's path: one supernet, ``evaluate(arch)`` per architecture; its build and
-    compile count in the first architecture's time. Returns the side and the evaluator."""
+def supernet_evaluator(space, data: Dataset, config: Config, steps: int):
+    """Our search's path: one supernet, ``evaluate(arch)`` per architecture. Returns the
+    evaluation, the `SharedWeightsEvaluator` and the seconds its build took (which count in
+    the first architecture's time, with the compile)."""
     start = time.perf_counter()
     shared = SharedWeightsEvaluator(
         space,
@@ -147,22 +150,17 @@ def supernet_side(space, data: Dataset, archs, config: Config, steps: int):
         train_steps=steps,
         warmup_steps=0,
         config=TrainConfig(batch_size=config.batch_size),
-        planned_evaluations=len(archs),
+        planned_evaluations=config.n_archs,
         seed=config.seed,
         score_samples=config.val_samples,
     )
-    build_s, side = time.perf_counter() - start, Side()
-    for arch in archs:
-        side.timed(lambda arch=arch: shared.evaluate(arch).score)
-    side.seconds[0] += build_s
-    return side, shared
+    return lambda i, arch: shared.evaluate(arch).score, shared, time.perf_counter() - start
 
 
-def child_side(space, data: Dataset, archs, config: Config, steps: int) -> Side:
+def child_evaluator(space, data: Dataset, config: Config, steps: int) -> Evaluate:
     """Our fixed child net per architecture, one jit each: `steps` steps, then its accuracy."""
     train, n = TrainConfig(batch_size=config.batch_size), config.val_samples
     stream = BatchStream(data.x_train, data.y_train, config.batch_size, seed=config.seed)
-    side = Side()
 
     def evaluate(i: int, arch) -> float:
         net = child_net(space, arch, data.input_shape, data.num_classes, seed=config.seed + i)
@@ -170,20 +168,7 @@ def child_side(space, data: Dataset, archs, config: Config, steps: int) -> Side:
         jax.block_until_ready([trainer.train_step(*stream.next()) for _ in range(steps)])
         return trainer.evaluate(data.x_val[:n], data.y_val[:n])[0]
 
-    for i, arch in enumerate(archs):
-        side.timed(lambda i=i, arch=arch: evaluate(i, arch))
-    return side
-
-
-def _median_ms(step: Callable[[], object], steps: int) -> float:
-    """The median time of `step` in milliseconds, after one untimed call (compile, caches)."""
-    step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
+    return evaluate
 
 
 def step_times(space, data: Dataset, archs, config: Config, shared) -> dict:
@@ -204,35 +189,41 @@ def step_times(space, data: Dataset, archs, config: Config, shared) -> dict:
 
         steps = {
             "torch": torch_step,
-            "supernet": lambda arch=arch: shared.trainer.train_step(x, y, arch).block_until_ready(),
-            "child": lambda child=child: child.train_step(x, y).block_until_ready(),
+            "supernet": lambda arch=arch: shared.trainer.train_step(x, y, arch),
+            "child": lambda child=child: child.train_step(x, y),
         }
-        for side, step in steps.items():
-            ms[side].append(_median_ms(step, config.timed_steps))
+        for side, t in median_ms(steps, config.timed_steps).items():
+            ms[side].append(t)
         print("  train step ms:", {side: round(v[-1], 2) for side, v in ms.items()}, flush=True)
     return {f"{side}_step_ms": round(float(np.mean(v)), 2) for side, v in ms.items()}
 
 
-def _report(name: str, side: Side) -> Side:
-    """Prints one side's seconds as soon as it is done (a run cut short keeps them)."""
-    print(
-        f"  {name}: {sum(side.seconds):.2f} s, per architecture",
-        np.round(side.seconds, 2),
-        flush=True,
-    )
-    return side
-
-
 def compare(space, data: Dataset, config: Config, steps: int) -> dict:
-    """Every side on the same `n_archs` architectures; the figures of one dataset."""
+    """Every side on the same `n_archs` architectures; the figures of one dataset.
+
+    The sides take each architecture in turns, so that a shared host whose speed drifts slows
+    every side alike; each architecture's seconds are printed as they come.
+    """
     archs = sample_archs(space, config.n_archs, config.seed)
-    torch_run = _report("torch", torch_side(space, data, archs, config, steps))
-    supernet_run, shared = supernet_side(space, data, archs, config, steps)
-    _report("supernet", supernet_run)
-    child_run = _report("child", child_side(space, data, archs, config, steps))
+    supernet, shared, build_s = supernet_evaluator(space, data, config, steps)
+    evaluators = {
+        "torch": torch_evaluator(space, data, config, steps),
+        "supernet": supernet,
+        "child": child_evaluator(space, data, config, steps),
+    }
+    runs = {name: Side() for name in evaluators}
+    for i, arch in enumerate(archs):
+        for name, evaluate in evaluators.items():
+            runs[name].timed(lambda evaluate=evaluate, i=i, arch=arch: evaluate(i, arch))
+        print(
+            f"  architecture {i}:",
+            {n: round(r.seconds[-1], 2) for n, r in runs.items()},
+            flush=True,
+        )
+    runs["supernet"].seconds[0] += build_s
     totals = {
         name: (sum(run.seconds), sum(run.seconds[1:]), float(np.mean(run.accuracy)))
-        for name, run in (("torch", torch_run), ("supernet", supernet_run), ("child", child_run))
+        for name, run in runs.items()
     }
     figures = {"n_archs": len(archs), "train_steps": steps}
     for name, (total, after_first, acc) in totals.items():
