@@ -18,6 +18,7 @@ them on rows 1, 3, 5, ... when the padded extent is odd).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import jax
@@ -86,11 +87,28 @@ def _conv_bwd_x(dy, w, x_shape, stride, dilation):
     )
 
 
+_MATMUL_CONVS = True  # see `_conv_as_matmul` and `plain_convolutions`
+
+
+@contextlib.contextmanager
+def plain_convolutions():
+    """Traces every convolution as XLA's own while open: for cost analysis, whose FLOPs should
+    count the network's multiply-adds, not those of `_conv_as_matmul` (which multiplies the
+    zero padding too)."""
+    global _MATMUL_CONVS
+    before, _MATMUL_CONVS = _MATMUL_CONVS, False
+    try:
+        yield
+    finally:
+        _MATMUL_CONVS = before
+
+
 def _covers_image(x, k, dilation):
     """Whether a k x k kernel's reach spans the whole image (a 3x3 kernel on 2x2 images), on
     CPU (`_conv_as_matmul` was measured there only)."""
     reach = dilation * (k - 1)
-    return k > 1 and max(x.shape[1:3]) <= reach and jax.default_backend() == "cpu"
+    covers = k > 1 and max(x.shape[1:3]) <= reach
+    return covers and _MATMUL_CONVS and jax.default_backend() == "cpu"
 
 
 def _conv_as_matmul(x, w, dilation):

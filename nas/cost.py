@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from nas.conv import plain_convolutions
+
 
 def parameters(net: nnx.Module) -> int:
     """The number of trainable parameters of `net`."""
@@ -17,7 +19,8 @@ def flops(net: nnx.Module, input_shape) -> int:
     """The floating-point operations of `net` on one example of `input_shape` (H, W, C)."""
     graphdef, state = nnx.split(net)
     forward = jax.jit(lambda state, x: nnx.merge(graphdef, state)(x))
-    compiled = forward.lower(state, jnp.zeros((1, *input_shape), jnp.float32)).compile()
+    with plain_convolutions():
+        compiled = forward.lower(state, jnp.zeros((1, *input_shape), jnp.float32)).compile()
     analysis = compiled.cost_analysis()
     if isinstance(analysis, list | tuple):  # one entry per device on older JAX versions
         analysis = analysis[0]
