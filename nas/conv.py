@@ -48,10 +48,10 @@ def _out_size(n: int, stride: int) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def _conv_fwd_raw(x, w, stride, dilation):
-    k = w.shape[0]
-    if stride == 1 and _covers_image(x, k, dilation):
+def _conv_fwd_raw(x, w, stride, dilation, matmul=False):
+    if matmul:
         return _conv_as_matmul(x, w, dilation)
+    k = w.shape[0]
     p = dilation * (k - 1) // 2
     return lax.conv_general_dilated(
         x,
@@ -63,12 +63,12 @@ def _conv_fwd_raw(x, w, stride, dilation):
     )
 
 
-def _conv_bwd_x(dy, w, x_shape, stride, dilation):
+def _conv_bwd_x(dy, w, x_shape, stride, dilation, matmul=False):
     """dx as a forward conv of (zero-upsampled) dy with the flipped, in/out-swapped kernel."""
     k = w.shape[0]
     p = dilation * (k - 1) // 2
     wt = jnp.swapaxes(w[::-1, ::-1], 2, 3)  # (k, k, C_out, C_in)
-    if stride == 1 and _covers_image(dy, k, dilation):
+    if matmul:  # stride 1: dy is as large as x
         return _conv_as_matmul(dy, wt, dilation)
     # For stride s, lhs_dilation zero-upsamples dy to (Ho - 1) * s + 1 rows; still an NHWC/HWIO
     # conv that stays fast inside a switch (explicit zero insertion measured no faster).
@@ -103,9 +103,11 @@ def plain_convolutions():
         _MATMUL_CONVS = before
 
 
-def _covers_image(x, k, dilation):
-    """Whether a k x k kernel's reach spans the whole image (a 3x3 kernel on 2x2 images), on
-    CPU (`_conv_as_matmul` was measured there only)."""
+def _as_matmul(x, k, dilation):
+    """Whether to run a stride-1 conv as `_conv_as_matmul`: where a k x k kernel's reach spans
+    the whole image (a 3x3 kernel on 2x2 images), on CPU (measured there only), outside
+    `plain_convolutions`. Decided before the custom VJP, whose traces JAX caches by its
+    arguments."""
     reach = dilation * (k - 1)
     covers = k > 1 and max(x.shape[1:3]) <= reach
     return covers and _MATMUL_CONVS and jax.default_backend() == "cpu"
@@ -180,18 +182,18 @@ def _conv_bwd_w_one(x, dy, k, stride, dilation):
     return jnp.transpose(dw, (1, 2, 0, 3))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _conv(x, w, stride, dilation):
-    return _conv_fwd_raw(x, w, stride, dilation)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv(x, w, stride, dilation, matmul):
+    return _conv_fwd_raw(x, w, stride, dilation, matmul)
 
 
-def _conv_fwd(x, w, stride, dilation):
-    return _conv_fwd_raw(x, w, stride, dilation), (x, w)
+def _conv_fwd(x, w, stride, dilation, matmul):
+    return _conv_fwd_raw(x, w, stride, dilation, matmul), (x, w)
 
 
-def _conv_bwd(stride, dilation, res, dy):
+def _conv_bwd(stride, dilation, matmul, res, dy):
     x, w = res
-    dx = _conv_bwd_x(dy, w, x.shape, stride, dilation)
+    dx = _conv_bwd_x(dy, w, x.shape, stride, dilation, matmul)
     dw = _conv_bwd_w(x, dy, w.shape[0], stride, dilation)
     return dx.astype(x.dtype), dw.astype(w.dtype)
 
@@ -227,10 +229,13 @@ def conv2d(x: jax.Array, w: jax.Array, *, stride: int = 1, dilation: int = 1) ->
     _check_stride(stride)
     if x.shape[-1] != w.shape[2]:
         raise ValueError(f"input has {x.shape[-1]} channels, kernel expects {w.shape[2]}")
-    if stride == 1 or _STRIDE2_IMPL == "native":
-        y = _conv(x, w, stride, dilation)
+    matmul = _as_matmul(x, w.shape[0], dilation)
+    if stride == 1:
+        y = _conv(x, w, 1, dilation, matmul)
+    elif _STRIDE2_IMPL == "native":
+        y = _conv(x, w, stride, dilation, False)
     else:
-        y = _conv(x, w, 1, dilation)[:, ::stride, ::stride, :]
+        y = _conv(x, w, 1, dilation, matmul)[:, ::stride, ::stride, :]
     assert y.shape[1:3] == (_out_size(x.shape[1], stride), _out_size(x.shape[2], stride))
     return y
 
