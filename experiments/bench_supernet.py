@@ -160,8 +160,10 @@ def run(config: Config) -> dict:
     }
     for name, (data, cells, train_steps) in datasets.items():
         space = nb201(channels=config.channels, cells_per_stage=cells)
-        figures[name] = {"space": f"nb201(channels={config.channels}, cells_per_stage={cells})"}
-        figures[name]["train_steps"] = train_steps
+        figures[name] = {
+            "space": f"nb201(channels={config.channels}, cells_per_stage={cells})",
+            "train_steps": train_steps,
+        }
         parts = ((step_ratio, ()), (recompiles, ()), (throughput, (train_steps,)))
         for part, extra in parts:  # each printed when done, so that a run cut short keeps it
             figures[name].update(part(space, data, config, *extra))

@@ -48,7 +48,7 @@ def _out_size(n: int, stride: int) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def _conv_fwd_raw(x, w, stride, dilation, matmul=False):
+def _conv_fwd_raw(x, w, stride, dilation, matmul):
     if matmul:
         return _conv_as_matmul(x, w, dilation)
     k = w.shape[0]
@@ -63,7 +63,7 @@ def _conv_fwd_raw(x, w, stride, dilation, matmul=False):
     )
 
 
-def _conv_bwd_x(dy, w, x_shape, stride, dilation, matmul=False):
+def _conv_bwd_x(dy, w, x_shape, stride, dilation, matmul):
     """dx as a forward conv of (zero-upsampled) dy with the flipped, in/out-swapped kernel."""
     k = w.shape[0]
     p = dilation * (k - 1) // 2
@@ -123,14 +123,9 @@ def _conv_as_matmul(x, w, dilation):
     0.39 against 0.80 ms), so only kernels that cover the image take this path.
     """
     k = w.shape[0]
-    p = dilation * (k - 1) // 2
     n, h, wd, c = x.shape
-    xp = _pad_hw(x, p)
-    taps = [
-        xp[:, a * dilation : a * dilation + h, b * dilation : b * dilation + wd]
-        for a in range(k)
-        for b in range(k)
-    ]
+    xp = _pad_hw(x, dilation * (k - 1) // 2)
+    taps = [window for _, _, window in _windows(xp, k, dilation, 1, h, wd)]
     patches = jnp.concatenate(taps, axis=-1).reshape(n * h * wd, k * k * c)
     return (patches @ w.reshape(k * k * c, -1)).reshape(n, h, wd, -1)
 
