@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # The GPU figures in one go, on a machine where JAX (jax[cuda]) and PyTorch see a CUDA GPU:
-# the network tests on the GPU, bench_supernet, bench_vs_torch, and a slice of the
-# Fashion-MNIST experiment, each under its own time limit so that one stage that runs long
-# leaves the others their turn. Logs and figures go to OUT (default runs/gpu).
+# the network tests on the GPU, bench_branching, bench_supernet, bench_vs_torch, and a slice
+# of the Fashion-MNIST experiment, each under its own time limit so that one stage that runs
+# long leaves the others their turn. Logs and figures go to OUT (default runs/gpu).
 #
 #   experiments/gpu.sh [OUT]
 #
-# Time limits in seconds: TESTS_S, SUPERNET_S, TORCH_S; the Fashion-MNIST stage runs until
-# TOTAL_S seconds after the start (about 25 minutes in all by default). XLA compiles slowly
+# Time limits in seconds: TESTS_S, BRANCHING_S, SUPERNET_S, TORCH_S; the Fashion-MNIST stage
+# runs until TOTAL_S seconds after the start (about 29 minutes in all by default). XLA compiles slowly
 # on a GPU: on one H200 the supernet's train and eval steps took 41 s to compile on digits
 # (5 cells a stage), each fixed child net 5-8 s, and both benchmarks compile one child net
-# per architecture; give them minutes. BENCH_ARGS goes to both benchmarks (--quick: a smoke run).
+# per architecture; give them minutes. BENCH_ARGS goes to the benchmarks (--quick: a smoke run).
 # FASHION_SET holds the experiment's options (by default a slice: 20 architectures a search,
 # 2 epochs, 1 seed). The stages share a persistent compilation cache under OUT.
 set -uo pipefail
@@ -39,10 +39,12 @@ print("devices", jax.devices())
 EOF
 stage tests "${TESTS_S:-180}" "$python" -m pytest -q -p no:cacheprovider tests/test_supernet.py
 # shellcheck disable=SC2086
+stage bench_branching "${BRANCHING_S:-240}" "$python" -m experiments.bench_branching ${BENCH_ARGS:-}
+# shellcheck disable=SC2086
 stage bench_supernet "${SUPERNET_S:-420}" "$python" -m experiments.bench_supernet ${BENCH_ARGS:-}
 # shellcheck disable=SC2086
 stage bench_vs_torch "${TORCH_S:-300}" "$python" -m experiments.bench_vs_torch ${BENCH_ARGS:-}
 # shellcheck disable=SC2086
-stage fashion_mnist $((${TOTAL_S:-1500} - SECONDS)) "$python" -m experiments.fashion_mnist \
+stage fashion_mnist $((${TOTAL_S:-1740} - SECONDS)) "$python" -m experiments.fashion_mnist \
     ${FASHION_SET:---set budget=20 --set warmup_steps=200 --set retrain_epochs=2 --set retrain_seeds=1} \
     --set out="$out/fashion_mnist"

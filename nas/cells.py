@@ -1,11 +1,14 @@
 """The building blocks of a network: edges, cells, input preprocessing and reductions.
 
 One code path serves the supernet and a fixed child net. In the supernet every edge holds all
-candidate ops and the architecture arrives as traced integers: an edge's op is picked by
-`jax.lax.switch` on a scalar index, so only the chosen op runs and one compiled step serves
-every architecture. In a child net every edge holds only its chosen op and the choices are
-Python ints. Both hold the same modules with the same parameter shapes, so weights move
-between them one edge at a time (`nas.supernet.child_from_supernet`).
+candidate ops and the architecture arrives as traced integers, so one compiled step serves
+every architecture. How an edge picks its op is its `branching`: "switch" runs only the chosen
+op, under `jax.lax.switch` (the CPU's choice: it computes no more than the child net);
+"select" runs every op and keeps the chosen output by indexing, a program without
+conditionals (for accelerators, where each conditional costs a round trip of its branch index
+to the host). In a child net every edge holds only its chosen op and the choices are Python
+ints. Both hold the same modules with the same parameter shapes, so weights move between them
+one edge at a time (`nas.supernet.child_from_supernet`).
 """
 
 from __future__ import annotations
@@ -18,17 +21,28 @@ from nas.conv import batch_norm, conv2d
 from nas.ops import ReLUConvBN, make_op
 from nas.space import Cell
 
+BRANCHINGS = ("switch", "select")
+
+
+def branch(index, branches, *operands, branching: str):
+    """``branches[index](*operands)``, by a conditional or by selecting among every result."""
+    if branching == "switch":
+        return jax.lax.switch(index, branches, *operands)
+    # Indexing the stacked outputs compiled 4x faster on the CPU than a chain of `jnp.where`.
+    return jnp.stack([f(*operands) for f in branches])[index]
+
 
 class Edge(nnx.Module):
     """The ops of one edge: all candidates (supernet) or just the chosen one (child)."""
 
-    def __init__(self, op_names: tuple[str, ...], channels: int, *, rngs: nnx.Rngs):
+    def __init__(self, op_names: tuple[str, ...], channels: int, *, branching="switch", rngs):
         self.ops = nnx.List([make_op(name, channels, rngs=rngs) for name in op_names])
+        self.branching = branching
 
     def __call__(self, x, op):
         if len(self.ops) == 1:
             return self.ops[0](x)
-        return jax.lax.switch(op, [lambda y, f=f: f(y) for f in self.ops], x)
+        return branch(op, [lambda y, f=f: f(y) for f in self.ops], x, branching=self.branching)
 
 
 class FactorizedReduce(nnx.Module):
@@ -74,19 +88,33 @@ class CellBlock(nnx.Module):
       channels: the channels of every node.
       op_names: per edge, the ops it holds: every candidate (supernet) or the chosen one.
       scan_edges: stack the supernet's edges and run them with `lax.scan` (see `Network`).
+      branching: how the supernet picks ops and inputs, "switch" or "select" (module docstring).
       rngs: the random streams for parameter initialisation.
     """
 
-    def __init__(self, cell: Cell, in_shapes, size, channels, op_names, *, scan_edges=False, rngs):
-        self.cell = cell
+    def __init__(
+        self,
+        cell: Cell,
+        in_shapes,
+        size,
+        channels,
+        op_names,
+        *,
+        scan_edges=False,
+        branching="switch",
+        rngs,
+    ):
+        self.cell, self.branching = cell, branching
         always = cell.n_inputs > 1
         self.pre = nnx.List([preprocess(c, s, channels, size, always, rngs) for s, c in in_shapes])
         if scan_edges:
             # Every edge holds every op, stacked along a leading edge axis, and a `lax.scan`
             # runs the edges, so XLA compiles one edge per cell rather than n_edges.
-            self.edges = _stacked_edges(cell.n_edges, cell.ops, channels, rngs)
+            self.edges = _stacked_edges(cell.n_edges, cell.ops, channels, branching, rngs)
         else:
-            self.edges = nnx.List([Edge(names, channels, rngs=rngs) for names in op_names])
+            self.edges = nnx.List(
+                [Edge(names, channels, branching=branching, rngs=rngs) for names in op_names]
+            )
 
     @property
     def out_channels_factor(self) -> int:
@@ -102,7 +130,7 @@ class CellBlock(nnx.Module):
         for node in cell.nodes:
             total = 0
             for slot in range(node.choose):
-                x = _select(states, node, slot, edge_inputs[e])
+                x = _select(states, node, slot, edge_inputs[e], self.branching)
                 total = total + self.edges[e](x, edge_ops[e])
                 e += 1
             states.append(total)
@@ -133,25 +161,25 @@ class CellBlock(nnx.Module):
         return jnp.concatenate([n * (1 - r) for n, r in zip(nodes, read)], -1)
 
 
-def _stacked_edges(n_edges: int, op_names, channels: int, rngs: nnx.Rngs) -> Edge:
+def _stacked_edges(n_edges: int, op_names, channels: int, branching: str, rngs) -> Edge:
     """`n_edges` edges holding every op, their parameters stacked along a leading axis."""
 
     @nnx.split_rngs(splits=n_edges)
     @nnx.vmap(in_axes=(0,), out_axes=0)
     def make(rngs):
-        return Edge(op_names, channels, rngs=rngs)
+        return Edge(op_names, channels, branching=branching, rngs=rngs)
 
     return make(rngs)
 
 
-def _select(states, node, slot, source):
-    """The input of one edge: static where the source is fixed, else a switch over sources."""
+def _select(states, node, slot, source, branching):
+    """The input of one edge: static where the source is fixed, else a branch over sources."""
     if node.fixed_inputs:
         return states[node.candidates[slot]]
     if isinstance(source, int):
         return states[source]
     position = jnp.asarray(_positions(node.candidates))[source]
-    return jax.lax.switch(position, [lambda c=c: states[c] for c in node.candidates])
+    return branch(position, [lambda c=c: states[c] for c in node.candidates], branching=branching)
 
 
 def _positions(candidates) -> list[int]:

@@ -10,6 +10,7 @@ import dataclasses
 import tomllib
 from pathlib import Path
 
+from nas.cells import BRANCHINGS
 from nas.evaluators import EVALUATORS
 from nas.evaluators.paths import SAMPLINGS
 from nas.evaluators.shared import SCORES
@@ -62,6 +63,12 @@ class SearchConfig:
     )
     scan_edges: bool = _opt(
         False, "shared weights: scan each cell's edges (compiles 3-4x faster, steps ~30% slower)"
+    )
+    branching: str = _opt(
+        "switch",
+        "shared weights: an edge runs its chosen op alone under a conditional (switch), or "
+        "runs every op and keeps the chosen output, with no conditional (select: for GPUs)",
+        BRANCHINGS,
     )
     epochs: int = _opt(3, "standalone: epochs of training from scratch per architecture")
     optimizer: str = _opt("sgd", "optimizer", OPTIMIZERS)

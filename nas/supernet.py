@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from nas.cells import CellBlock, ResidualReduction, Stem
+from nas.cells import BRANCHINGS, CellBlock, ResidualReduction, Stem
 from nas.conv import batch_norm
 from nas.space import SearchSpace
 
@@ -30,6 +30,10 @@ class Network(nnx.Module):
         compiles one edge per cell. On the 2-core CPU this compiled DARTS cells 3-4x faster
         and made each nb201 train step about 30% slower; worth it where compile time
         dominates (large cells, short searches).
+      branching: supernet only: how each edge picks its op (`nas.cells`): "switch" runs the
+        chosen op alone under a conditional; "select" runs every op and keeps the chosen
+        output, with no conditional (for accelerators; `experiments.bench_branching` measures
+        both against the child net).
       rngs: the random streams for parameter initialisation.
     """
 
@@ -41,6 +45,7 @@ class Network(nnx.Module):
         *,
         arch=None,
         scan_edges=False,
+        branching="switch",
         rngs,
     ):
         if len(input_shape) != 3:
@@ -50,6 +55,11 @@ class Network(nnx.Module):
             )
         self.space, self.input_shape, self.num_classes = space, tuple(input_shape), num_classes
         self.scan_edges = scan_edges
+        if branching not in BRANCHINGS:
+            raise ValueError(
+                f"unknown branching {branching!r}; valid values: {', '.join(BRANCHINGS)}"
+            )
+        self.branching = branching
         self.fixed = None if arch is None else _static_edges(space, arch)
         sk, (size, _, c_in) = space.skeleton, input_shape
         channels = sk.channels
@@ -80,7 +90,16 @@ class Network(nnx.Module):
         else:
             op_names = [(cell.ops[o],) for o in self.fixed[kind][1]]
         scan = self.scan_edges and self.fixed is None
-        block = CellBlock(cell, in_shapes, size, channels, op_names, scan_edges=scan, rngs=rngs)
+        block = CellBlock(
+            cell,
+            in_shapes,
+            size,
+            channels,
+            op_names,
+            scan_edges=scan,
+            branching=self.branching,
+            rngs=rngs,
+        )
         blocks.append(block)
         kinds.append(kind)
         outputs.append((size, channels * block.out_channels_factor))
@@ -105,6 +124,12 @@ class Network(nnx.Module):
         return self.head(features)
 
 
+def default_branching() -> str:
+    """ "switch" on the CPU, where running one op is cheapest; "select" on an accelerator,
+    where a conditional reads its branch index back to the host."""
+    return "switch" if jax.default_backend() == "cpu" else "select"
+
+
 def _last(outputs, n):
     """The last `n` entries, repeating the first when there are fewer (the stem feeds both)."""
     return [outputs[max(len(outputs) - n + i, 0)] for i in range(n)]
@@ -119,10 +144,23 @@ def _static_edges(space: SearchSpace, arch) -> dict:
 
 
 def supernet(
-    space: SearchSpace, input_shape, num_classes: int, *, seed=0, scan_edges=False
+    space: SearchSpace,
+    input_shape,
+    num_classes: int,
+    *,
+    seed=0,
+    scan_edges=False,
+    branching="switch",
 ) -> Network:
-    """The weight-sharing supernet of `space` (see `Network` for `scan_edges`)."""
-    return Network(space, input_shape, num_classes, scan_edges=scan_edges, rngs=nnx.Rngs(seed))
+    """The weight-sharing supernet of `space` (see `Network` for `scan_edges`, `branching`)."""
+    return Network(
+        space,
+        input_shape,
+        num_classes,
+        scan_edges=scan_edges,
+        branching=branching,
+        rngs=nnx.Rngs(seed),
+    )
 
 
 def child_net(space: SearchSpace, arch, input_shape, num_classes: int, *, seed=0) -> Network:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from nas.cells import branch
 from nas.compiles import count_compiles
 from nas.supernet import child_from_supernet, child_net, supernet
 from nas.train import TrainConfig, Trainer
@@ -28,6 +29,56 @@ def test_supernet_and_child_compute_the_same_function(tiny_space, scan_edges):
         arch = tiny_space.sample(key)
         child = child_from_supernet(net, arch)
         np.testing.assert_allclose(forward(params, x, arch), child(x), rtol=1e-4, atol=1e-5)
+
+
+def test_select_branching_matches_switch_without_conditionals():
+    """ "select" runs every op and keeps the chosen one: the same loss and gradients as
+    "switch" for the same weights, from a program with no conditional in it."""
+    space = nb201(channels=4, cells_per_stage=1)
+    x, y = images(8), jnp.arange(8) % 10
+
+    def loss(model, arch):
+        return -jnp.mean(jax.nn.log_softmax(model(x, arch))[jnp.arange(8), y])
+
+    def loss_and_grads(branching):
+        graphdef, params = nnx.split(supernet(space, SHAPE, 10, seed=1, branching=branching))
+        step = jax.jit(
+            lambda p, a: jax.value_and_grad(lambda p: loss(nnx.merge(graphdef, p), a))(p)
+        )
+        hlo = step.lower(params, space.sample(jax.random.key(0))).as_text()
+        return step, params, hlo.count("stablehlo.case") + hlo.count("stablehlo.if")
+
+    (switch, params, n_switch), (select, params_select, n_select) = map(
+        loss_and_grads, ("switch", "select")
+    )
+    assert n_switch > 0 and n_select == 0
+    for key in jax.random.split(jax.random.key(2), 2):
+        arch = space.sample(key)
+        (l1, g1), (l2, g2) = switch(params, arch), select(params_select, arch)
+        np.testing.assert_allclose(l1, l2, rtol=1e-5)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), g1, g2)
+
+
+@pytest.mark.parametrize("index", [0, 2])
+def test_branch_selects_the_same_value_and_gradient_as_a_switch(index):
+    """Both branchings of `nas.cells.branch` (which also picks DARTS's and ENAS's inputs)."""
+    branches = [lambda v: v * 0, lambda v: jnp.sin(v), lambda v: v**2]
+
+    def value_and_grad(branching):
+        def f(v):
+            return jnp.sum(branch(jnp.int32(index), branches, v, branching=branching))
+
+        return jax.value_and_grad(f)(jnp.arange(3.0))
+
+    (v1, g1), (v2, g2) = value_and_grad("switch"), value_and_grad("select")
+    np.testing.assert_allclose(v1, v2)
+    np.testing.assert_allclose(g1, g2)
+    np.testing.assert_allclose(g2, [0, 0, 0] if index == 0 else [0, 2, 4])
+
+
+def test_unknown_branching_names_the_valid_ones():
+    with pytest.raises(ValueError, match="unknown branching 'mask'; valid values: switch, select"):
+        supernet(nb201(channels=4, cells_per_stage=1), SHAPE, 10, branching="mask")
 
 
 def test_child_holds_only_the_chosen_ops():

@@ -37,6 +37,7 @@ class SharedWeightsEvaluator:
       planned_evaluations: how many evaluations the schedule plans for.
       seed: seeds the weights, the batch order and the warm-up paths.
       scan_edges: build the supernet with scanned edges (faster compile, slower steps).
+      branching: how the supernet's edges pick their op, "switch" or "select" (`nas.cells`).
       sampling: how the warm-up samples paths, ``"fair"`` (every op of every edge equally
         often; the default: it ranks better, see the README's ranking figures) or ``"uniform"``.
       write_back: keep each architecture's training in the supernet; False trains the path on
@@ -60,6 +61,7 @@ class SharedWeightsEvaluator:
         planned_evaluations: int = 100,
         seed: int = 0,
         scan_edges: bool = False,
+        branching: str = "switch",
         sampling: str = "fair",
         write_back: bool = True,
         score_samples: int | None = None,
@@ -72,7 +74,14 @@ class SharedWeightsEvaluator:
         self.space, self.data = space, data
         self.sampling, self.write_back, self.score_samples = sampling, write_back, score_samples
         self.train_steps, self.warmup_steps, self.seed = train_steps, warmup_steps, seed
-        net = supernet(space, data.input_shape, data.num_classes, seed=seed, scan_edges=scan_edges)
+        net = supernet(
+            space,
+            data.input_shape,
+            data.num_classes,
+            seed=seed,
+            scan_edges=scan_edges,
+            branching=branching,
+        )
         total = warmup_steps + train_steps * planned_evaluations
         self.trainer = Trainer(net, config, total)
         self.stream = BatchStream(data.x_train, data.y_train, config.batch_size, seed=seed)
