@@ -7,6 +7,7 @@ import pytest
 
 from experiments import (
     bench_ask,
+    bench_branching,
     bench_ray,
     bench_supernet,
     compare_strategies,
@@ -23,6 +24,18 @@ def test_bench_supernet_quick(capsys):
     for name in ("digits", "cifar_shaped"):
         assert figures[name]["recompiles"] == 0
         assert figures[name]["step_ratio"] > 0 and figures[name]["speedup"] > 0
+
+
+@pytest.mark.slow
+def test_bench_branching_quick(capsys):
+    figures = bench_branching.main(["--quick"])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == figures
+    for name in ("digits", "cifar_shaped"):
+        f = figures[name]
+        assert all(f[f"{side}_step_ms"] > 0 for side in ("child", "switch", "select"))
+        assert f["select_over_child"] == pytest.approx(
+            f["select_step_ms"] / f["child_step_ms"], rel=0.01
+        )
 
 
 @pytest.mark.slow
