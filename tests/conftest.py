@@ -14,8 +14,11 @@ from search_spaces import SPACES
 os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="mpl-"))
 
 # Many tests build the same tiny networks; a compilation cache for the session lets each
-# program compile once (a third off the suite's time), however many trainers jit it.
-jax.config.update("jax_compilation_cache_dir", tempfile.mkdtemp(prefix="jax-cache-"))
+# program compile once (a third off the suite's time), however many trainers jit it. The
+# environment hands it to the processes the tests start too (CLI runs, Ray workers).
+os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jax-cache-")
+os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 TINY = {"channels": 4, "cells_per_stage": 1}
