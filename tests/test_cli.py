@@ -46,7 +46,9 @@ def test_readme_custom_space_runs_a_search(tmp_path, capsys):
     assert "Top 4 of 4 architectures" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("strategy", ["reinforce", "bayesopt"])
+@pytest.mark.parametrize(
+    "strategy", [pytest.param("reinforce", marks=pytest.mark.slow), "bayesopt"]
+)
 def test_learning_strategies_search_builtin_and_custom_spaces(tmp_path, strategy):
     path = tmp_path / "my_space.py"
     path.write_text(readme_example())
@@ -114,15 +116,15 @@ def test_every_command_has_help(capsys):
 
 def test_a_time_limit_ends_the_search_early_with_its_results(tmp_path, capsys):
     out = tmp_path / "run"
-    args = ["search", "--strategy", "random", "--budget", "50", "--out", str(out), *TINY]
+    args = ["search", "--strategy", "random", "--budget", "12", "--out", str(out), *TINY]
     assert main([*args, "--max-minutes", "0.0001"]) == 0  # out of time once warmed up
     events = [json.loads(line) for line in (out / "events.jsonl").open()]
     assert json.loads((out / "results.json").read_text())["evaluations"] == 0
     assert events[-1]["event"] == "stopped" and events[-1]["evaluations"] == 0
     assert main(["resume", str(out), "--max-minutes", "60", "--no-progress"]) == 0  # extended
     events = [json.loads(line) for line in (out / "events.jsonl").open()]
-    assert sum(e["event"] == "eval" for e in events) == 50
-    assert json.loads((out / "results.json").read_text())["evaluations"] == 50
+    assert sum(e["event"] == "eval" for e in events) == 12
+    assert json.loads((out / "results.json").read_text())["evaluations"] == 12
     assert main([*args, "--max-minutes", "0", "--overwrite"]) == 2
     assert "max_minutes must be positive, got 0.0" in capsys.readouterr().err
 

@@ -295,6 +295,7 @@ def _stop(process: subprocess.Popen) -> None:
     psutil.wait_procs(family, timeout=15)
 
 
+@pytest.mark.slow
 def test_submit_recipe_entrypoint_runs_on_a_local_ray_head(tmp_path, compile_cache):
     """The job's `nas search`, with tiny options, against a head from `ray start --head`."""
     out = tmp_path / "run"

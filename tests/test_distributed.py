@@ -131,6 +131,7 @@ def test_a_worker_that_dies_mid_evaluation_is_restarted_and_loses_nothing(
     assert executor.workers == workers  # Ray restarted the crashed actor in place
 
 
+@pytest.mark.slow
 def test_a_worker_killed_for_good_is_replaced(local_ray, tmp_path, compile_cache):
     config = SearchConfig(workers=2, budget=10, **TINY)
     executor, _ = start_workers(config, cache_dir=str(compile_cache))
@@ -164,6 +165,7 @@ def flaky(config, space, data, *, planned_evaluations=None):
     return evaluator
 
 
+@pytest.mark.slow
 def test_failed_evaluations_are_recorded_and_the_search_goes_on(local_ray, tmp_path, compile_cache):
     config = SearchConfig(workers=2, budget=16, **TINY)
     executor, _ = start_workers(config, cache_dir=str(compile_cache), make_evaluator=flaky)
@@ -217,6 +219,7 @@ def test_few_shot_copies_are_versioned_apart(local_ray):
         store.initialize([[np.zeros(2)], [np.zeros(2)]], [[]])
 
 
+@pytest.mark.slow
 def test_sync_rounds_repeat_exactly_with_the_same_seed(local_ray, tmp_path, compile_cache):
     """With few-shot weights, too: the store holds a copy per op of the first edge."""
     config = SearchConfig(

@@ -82,6 +82,7 @@ def test_bench_vs_torch_quick(capsys):
         assert all(0 <= f[f"{side}_mean_accuracy"] <= 1 for side in ("torch", "supernet", "child"))
 
 
+@pytest.mark.slow
 def test_compare_strategies_quick(capsys, tmp_path):
     out = tmp_path / "compare"
     figures = compare_strategies.main(["--quick", "--set", f"out={out}"])
