@@ -10,10 +10,9 @@ from nas.cells import branch
 from nas.compiles import count_compiles
 from nas.supernet import child_from_supernet, child_net, supernet
 from nas.train import TrainConfig, Trainer
-from search_spaces import SPACES, nb201
+from search_spaces import nb201
 
 SHAPE = (8, 8, 1)
-TINY = {"channels": 4, "cells_per_stage": 1}
 
 
 def images(n=6, seed=0):
@@ -21,19 +20,19 @@ def images(n=6, seed=0):
 
 
 @pytest.mark.parametrize(
-    "name, scan_edges",
+    "tiny_space, scan_edges",
     [
         ("nb201", False),
         ("darts", True),
         ("enas", True),
-        # The other layout of each space: the same code paths, many seconds more of compiling.
+        # Each layout is checked above on one space; these pairings compile many seconds more.
         pytest.param("nb201", True, marks=pytest.mark.slow),
         pytest.param("darts", False, marks=pytest.mark.slow),
         pytest.param("enas", False, marks=pytest.mark.slow),
     ],
+    indirect=["tiny_space"],
 )
-def test_supernet_and_child_compute_the_same_function(name, scan_edges):
-    tiny_space = SPACES[name](**TINY)
+def test_supernet_and_child_compute_the_same_function(tiny_space, scan_edges):
     net = supernet(tiny_space, SHAPE, 10, seed=1, scan_edges=scan_edges)
     graphdef, params = nnx.split(net)
     forward = jax.jit(lambda p, x, a: nnx.merge(graphdef, p)(x, a))
