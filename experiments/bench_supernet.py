@@ -113,6 +113,7 @@ def throughput(space, data: Dataset, config: Config, train_steps: int) -> dict:
     """
     train = TrainConfig(batch_size=config.batch_size)
     archs = np.asarray(space.sample(jax.random.key(config.seed + 2), config.n_archs_throughput))
+    jax.clear_caches()  # trainers of equal networks share compiled steps: time a cold compile
     start = time.perf_counter()
     shared = SharedWeightsEvaluator(
         space,

@@ -60,7 +60,9 @@ class Network(nnx.Module):
                 f"unknown branching {branching!r}; valid values: {', '.join(BRANCHINGS)}"
             )
         self.branching = branching
-        self.fixed = None if arch is None else _static_edges(space, arch)
+        # (cell kind, edges) pairs, not a dict: equal child nets get equal, hashable graphs,
+        # and so share their compiled steps (`nas.train`).
+        self.fixed = None if arch is None else tuple(_static_edges(space, arch).items())
         sk, (size, _, c_in) = space.skeleton, input_shape
         channels = sk.channels
         self.stem = Stem(c_in, channels, rngs=rngs)
@@ -88,7 +90,7 @@ class Network(nnx.Module):
         if self.fixed is None:
             op_names = [cell.ops] * cell.n_edges
         else:
-            op_names = [(cell.ops[o],) for o in self.fixed[kind][1]]
+            op_names = [(cell.ops[o],) for o in dict(self.fixed)[kind][1]]
         scan = self.scan_edges and self.fixed is None
         block = CellBlock(
             cell,
@@ -107,7 +109,7 @@ class Network(nnx.Module):
     def __call__(self, x, arch=None):
         """Logits for images `x`; the supernet needs `arch`, a child net ignores it."""
         if self.fixed is not None:
-            edges = self.fixed
+            edges = dict(self.fixed)
         elif arch is None:
             raise ValueError("the supernet needs an architecture: call model(x, arch)")
         else:

@@ -2,12 +2,15 @@
 
 `Trainer` splits an NNX model into its graph and parameters once and compiles one train step
 and one eval step. For the supernet the architecture is an argument of both steps, so every
-architecture reuses the same compiled code; for a child net it is None.
+architecture reuses the same compiled code; for a child net it is None. Trainers of equal
+graphs (the seeds of one retrained architecture) with equal optimizers share their compiled
+steps.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from functools import partial
 
 import jax
@@ -52,8 +55,13 @@ class TrainConfig:
             raise ValueError(f"{self}: learning_rate and batch_size must be positive")
 
 
+@functools.lru_cache(maxsize=64)
 def make_optimizer(config: TrainConfig, total_steps: int) -> optax.GradientTransformation:
-    """Clipping, weight decay and SGD or Adam under the configured schedule."""
+    """Clipping, weight decay and SGD or Adam under the configured schedule.
+
+    Equal arguments give the same (stateless) transformation, so that jitted steps that close
+    over it can be shared.
+    """
     lr = config.learning_rate
     if config.schedule == "cosine":
         lr = optax.cosine_decay_schedule(lr, max(total_steps, 1))
@@ -88,6 +96,28 @@ def _predict_step(graphdef, params, x, arch):
     return jnp.argmax(nnx.merge(graphdef, params)(x, arch), -1)
 
 
+@functools.lru_cache(maxsize=32)
+def _shared_train_step(graphdef, tx):
+    return jax.jit(partial(_train_step, graphdef, tx))
+
+
+@functools.lru_cache(maxsize=32)
+def _shared_eval_steps(graphdef):
+    return jax.jit(partial(_eval_step, graphdef)), jax.jit(partial(_predict_step, graphdef))
+
+
+def _jitted_steps(graphdef, tx):
+    """The jitted (train, eval, predict) steps of `graphdef` with `tx`: those of an equal graph
+    and optimizer if any were made, else new ones (always new for a graph that cannot be hashed,
+    as one with a mutable static attribute)."""
+    try:
+        hash(graphdef)
+        train, evals = _shared_train_step, _shared_eval_steps
+    except TypeError:
+        train, evals = _shared_train_step.__wrapped__, _shared_eval_steps.__wrapped__
+    return train(graphdef, tx), *evals(graphdef)
+
+
 class Trainer:
     """The parameters, optimizer state and compiled steps of one network.
 
@@ -101,9 +131,7 @@ class Trainer:
         self.graphdef, self.params = nnx.split(model)
         self.config, self.tx = config, make_optimizer(config, total_steps)
         self.opt_state = self.tx.init(self.params)
-        self._train = jax.jit(partial(_train_step, self.graphdef, self.tx))
-        self._eval = jax.jit(partial(_eval_step, self.graphdef))
-        self._predict = jax.jit(partial(_predict_step, self.graphdef))
+        self._train, self._eval, self._predict = _jitted_steps(self.graphdef, self.tx)
 
     def train_step(self, x, y, arch=None) -> jax.Array:
         """One optimizer step on the batch (x, y); returns the loss before the step."""

@@ -146,6 +146,26 @@ def test_no_recompile_across_architectures():
     assert compiles.count == 1
 
 
+def test_trainers_of_equal_child_nets_share_their_compiled_steps_but_not_their_state():
+    space = nb201(channels=4, cells_per_stage=1)
+    a, b = np.asarray(space.sample(jax.random.key(3), 2))
+    assert not np.array_equal(a, b)
+    x, y = np.asarray(images(8)), np.arange(8) % 10
+    config = TrainConfig(batch_size=8)
+    first, second = (Trainer(child_net(space, a, SHAPE, 10, seed=s), config, 100) for s in (0, 1))
+    other = Trainer(child_net(space, b, SHAPE, 10, seed=0), config, 100)
+    assert second._train is first._train and second._eval is first._eval
+    assert other._train is not first._train
+    assert Trainer(child_net(space, a, SHAPE, 10), config, 50)._train is not first._train
+    losses = [float(t.train_step(x, y)) for t in (first, second)]
+    assert losses[0] != losses[1]  # each its own weights
+    trained = jax.tree.leaves(first.params)
+    second.train_step(x, y)
+    assert all(
+        np.array_equal(u, v) for u, v in zip(trained, jax.tree.leaves(first.params), strict=True)
+    )
+
+
 def test_supernet_needs_an_architecture_and_images():
     space = nb201(channels=4, cells_per_stage=1)
     with pytest.raises(ValueError, match="needs an architecture"):
