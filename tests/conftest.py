@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from pathlib import Path
 
 # With XLA's optimisations off (below), its newer CPU fusion emitters cost compile time that
 # tests never win back: a tiny DARTS child's train step compiles in 15-16 s without them against
@@ -82,6 +83,6 @@ def tiny_space(request):
 
 
 @pytest.fixture(scope="session")
-def compile_cache(tmp_path_factory):
-    """A persistent JAX compilation cache shared by the Ray workers of every test."""
-    return tmp_path_factory.getbasetemp() / "jax_cache"
+def compile_cache():
+    """The run's persistent JAX compilation cache (above), for the Ray workers of every test."""
+    return Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
