@@ -79,6 +79,11 @@ def preprocess(c_in: int, size_in: int, c_out: int, size_out: int, always: bool,
     return None
 
 
+def out_channels_factor(cell: Cell) -> int:
+    """A cell's output channels over its nodes' channels."""
+    return 1 if cell.output == "last" else cell.n_nodes
+
+
 class CellBlock(nnx.Module):
     """One cell of the network.
 
@@ -116,10 +121,6 @@ class CellBlock(nnx.Module):
             self.edges = nnx.List(
                 [Edge(names, channels, branching=branching, rngs=rngs) for names in op_names]
             )
-
-    @property
-    def out_channels_factor(self) -> int:
-        return 1 if self.cell.output == "last" else self.cell.n_nodes
 
     def __call__(self, inputs, edge_inputs, edge_ops):
         """Applies the cell; `edge_inputs`/`edge_ops` are traced arrays or Python ints."""
@@ -160,6 +161,52 @@ class CellBlock(nnx.Module):
             return jnp.concatenate(nodes, -1)
         read = [jnp.any(jnp.asarray(edge_inputs) == cell.n_inputs + k) for k in range(len(nodes))]
         return jnp.concatenate([n * (1 - r) for n, r in zip(nodes, read)], -1)
+
+
+class CellStack(nnx.Module):
+    """`length` cells in a row with equal shapes and ops, their parameters stacked along a
+    leading axis and run by one `lax.scan`: XLA compiles one cell for the whole run.
+
+    Args:
+      length: the number of cells.
+      make_cell: builds one `CellBlock` from its random streams.
+      rngs: the random streams for parameter initialisation (split once per cell).
+    """
+
+    def __init__(self, length: int, make_cell, rngs: nnx.Rngs):
+        @nnx.split_rngs(splits=length)
+        @nnx.vmap(in_axes=(0,), out_axes=0)
+        def make(rngs):
+            return make_cell(rngs)
+
+        self.cells, self.length = make(rngs), length
+
+    @property
+    def cell(self) -> Cell:
+        return self.cells.cell
+
+    def __call__(self, inputs, edge_inputs, edge_ops):
+        """The last ``len(inputs)`` outputs after running every cell on `inputs`."""
+        graphdef, stacked = nnx.split(self.cells)
+
+        def run_cell(carry, params):
+            out = nnx.merge(graphdef, params)(list(carry), edge_inputs, edge_ops)
+            return (*carry[1:], out), None
+
+        # The backward pass recomputes each cell (`jax.checkpoint`) rather than the scan
+        # stacking the residuals of every branch of every edge. nb201 on digits (16 channels,
+        # 5 cells a stage, 2-core CPU): train steps 1.12x the child net's with it, 1.29x
+        # without, 1.08x for the unscanned supernet.
+        carry, _ = jax.lax.scan(jax.checkpoint(run_cell), tuple(inputs), stacked)
+        return list(carry)
+
+    def unstacked(self) -> list[CellBlock]:
+        """Each cell as its own `CellBlock`, holding its slice of the stacked parameters."""
+        graphdef, stacked = nnx.split(self.cells)
+        return [
+            nnx.merge(graphdef, jax.tree.map(lambda a, i=i: a[i], stacked))
+            for i in range(self.length)
+        ]
 
 
 def _stacked_edges(n_edges: int, op_names, channels: int, branching: str, rngs) -> Edge:

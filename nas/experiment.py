@@ -57,6 +57,7 @@ def make_evaluator(
         planned_evaluations=planned_evaluations or config.budget,
         seed=config.seed,
         scan_edges=config.scan_edges,
+        scan_cells=config.scan_cells,
         branching=config.branching,
         sampling=config.warmup_sampling,
         score_by=config.score_by,

@@ -3,10 +3,12 @@
 import jax
 import numpy as np
 import pytest
+from flax import nnx
 
 from nas.data import load_digits
 from nas.evaluators import SharedWeightsEvaluator
 from nas.evaluators.paths import warmup_paths
+from nas.supernet import child_from_supernet
 from nas.train import TrainConfig
 from search_spaces import darts, nb201
 
@@ -111,3 +113,23 @@ def test_score_by_loss_is_the_negative_validation_loss(digits):
     assert e.score(arch) == -loss < 0
     with pytest.raises(ValueError, match="unknown score_by 'acc'"):
         evaluator(digits, score_by="acc")
+
+
+def test_with_scanned_cells_the_score_is_the_child_nets_accuracy(digits):
+    """A supernet whose stages run as scanned cells trains and scores an architecture, and the
+    child net taken from its weights has that validation accuracy."""
+    config = TrainConfig(batch_size=32)
+    e = SharedWeightsEvaluator(
+        nb201(channels=4, cells_per_stage=2),
+        digits,
+        train_steps=3,
+        warmup_steps=4,
+        config=config,
+        scan_cells=True,
+    )
+    e.warmup()
+    arch = e.space.sample(jax.random.key(1))
+    score = e.evaluate(arch).score
+    child = child_from_supernet(nnx.merge(e.trainer.graphdef, e.trainer.params), arch)
+    predicted = np.argmax(child(digits.x_val), -1)
+    assert score == pytest.approx(np.mean(predicted == digits.y_val))

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from nas.cells import branch
+from nas.cells import CellStack, ResidualReduction, branch
 from nas.compiles import count_compiles
 from nas.supernet import child_from_supernet, child_net, supernet
 from nas.train import TrainConfig, Trainer
-from search_spaces import nb201
+from search_spaces import darts, nb201
 
 SHAPE = (8, 8, 1)
 
@@ -41,6 +41,52 @@ def test_supernet_and_child_compute_the_same_function(tiny_space, scan_edges):
         arch = tiny_space.sample(key)
         child = child_from_supernet(net, arch)
         np.testing.assert_allclose(forward(params, x, arch), child(x), rtol=1e-4, atol=1e-5)
+
+
+def test_scanned_cells_compute_and_differentiate_like_the_child():
+    """With `scan_cells` each stage's cells run as one scanned, rematerialised cell: the loss
+    and gradients of the child net of each architecture, from one compiled program."""
+    space = nb201(channels=4, cells_per_stage=2)
+    net = supernet(space, SHAPE, 10, seed=3, scan_cells=True)
+    assert [type(b) for b in net.blocks] == [CellStack, ResidualReduction] * 2 + [CellStack]
+    x, y = images(8), jnp.arange(8) % 10
+
+    def loss(model, *arch):
+        return -jnp.mean(jax.nn.log_softmax(model(x, *arch))[jnp.arange(8), y])
+
+    graphdef, params = nnx.split(net)
+    step = jax.jit(jax.value_and_grad(lambda p, a: loss(nnx.merge(graphdef, p), a)))
+    archs = [np.array([3, 1, 2, 4, 3, 2], np.int32), np.array([2, 3, 3, 1, 0, 3], np.int32)]
+    step(params, archs[0])
+    with count_compiles() as counter:
+        results = [step(params, arch) for arch in archs]
+    assert counter.count == 0
+    for arch, (value, grads) in zip(archs, results):
+        child_value, child_grads = nnx.value_and_grad(loss)(child_from_supernet(net, arch))
+        np.testing.assert_allclose(value, child_value, rtol=1e-5)
+        np.testing.assert_allclose(
+            grads["stem"]["w"][...], child_grads["stem"]["w"][...], rtol=1e-4, atol=1e-6
+        )
+        # The second cell of the first stage, edge 1<-0: its slice of the stacked weights.
+        stacked = grads["blocks"][0]["cells"]["edges"][0]["ops"][int(arch[0])]["w"][...]
+        mine = child_grads["blocks"][1]["edges"][0]["ops"][0]["w"][...]
+        np.testing.assert_allclose(stacked[1], mine, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_scanned_cells_with_two_inputs_compute_like_the_child():
+    """DARTS cells read the last two outputs: a stack carries both, and the first cells of a
+    stage, whose inputs differ in shape, stay outside it."""
+    space = darts(channels=4, cells_per_stage=3)
+    net = supernet(space, SHAPE, 10, seed=1, scan_cells=True)
+    stacks = [b.length for b in net.blocks if isinstance(b, CellStack)]
+    assert stacks == [2, 2]  # cells 2-3 of stages 2 and 3; stage 1's third cell is alone
+    graphdef, params = nnx.split(net)
+    forward = jax.jit(lambda p, x, a: nnx.merge(graphdef, p)(x, a))
+    for key in jax.random.split(jax.random.key(2), 2):
+        arch = space.sample(key)
+        child = child_from_supernet(net, arch)
+        np.testing.assert_allclose(forward(params, images(), arch), child(images()), atol=1e-4)
 
 
 def test_select_branching_matches_switch_without_conditionals():

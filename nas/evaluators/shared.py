@@ -37,6 +37,7 @@ class SharedWeightsEvaluator:
       planned_evaluations: how many evaluations the schedule plans for.
       seed: seeds the weights, the batch order and the warm-up paths.
       scan_edges: build the supernet with scanned edges (faster compile, slower steps).
+      scan_cells: build the supernet with each stage's identical cells scanned (`Network`).
       branching: how the supernet's edges pick their op, "switch" or "select" (`nas.cells`).
       sampling: how the warm-up samples paths, ``"fair"`` (every op of every edge equally
         often; the default: it ranks better, see the README's ranking figures) or ``"uniform"``.
@@ -61,6 +62,7 @@ class SharedWeightsEvaluator:
         planned_evaluations: int = 100,
         seed: int = 0,
         scan_edges: bool = False,
+        scan_cells: bool = False,
         branching: str = "switch",
         sampling: str = "fair",
         write_back: bool = True,
@@ -80,6 +82,7 @@ class SharedWeightsEvaluator:
             data.num_classes,
             seed=seed,
             scan_edges=scan_edges,
+            scan_cells=scan_cells,
             branching=branching,
         )
         total = warmup_steps + train_steps * planned_evaluations
