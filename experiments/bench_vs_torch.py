@@ -25,6 +25,9 @@ thread pool to them, and PyTorch is given the same number with `torch.set_num_th
 on a quiet machine: with the cores oversubscribed, PyTorch's OpenMP threads wait on each other
 at every op (a 6 ms step took 1 s on a busy 2-core machine), which XLA's thread pool does not.
 
+Options: ``--set scan_cells=true`` builds the supernet with each stage's cells scanned (one
+compiled cell per stage, `nas.supernet.Network`); ``--set datasets=digits`` runs one dataset.
+
 Run from the repository root: ``python -m experiments.bench_vs_torch`` (``--quick`` for a
 smoke run); it needs PyTorch (``pip install -e '.[torch]'``). The last line printed is a JSON
 object of the figures.
@@ -66,6 +69,8 @@ class Config:
     timed_steps: int = 10
     seed: int = 0
     device: str = "auto"  # PyTorch's device: "auto" (JAX's backend), "cpu" or "cuda"
+    scan_cells: bool = False  # the supernet's `scan_cells` (`nas.supernet.Network`)
+    datasets: tuple[str, ...] = ("digits", "cifar_shaped")
 
 
 QUICK = Config(
@@ -153,6 +158,7 @@ def supernet_evaluator(space, data: Dataset, config: Config, steps: int):
         planned_evaluations=config.n_archs,
         seed=config.seed,
         score_samples=config.val_samples,
+        scan_cells=config.scan_cells,
     )
     return lambda i, arch: shared.evaluate(arch).score, shared, time.perf_counter() - start
 
@@ -278,25 +284,28 @@ def run(config: Config) -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
     datasets = {
-        "digits": (load_digits(seed=config.seed), config.cells_digits, config.train_steps_digits),
-        "cifar_shaped": (
-            synthetic_cifar(seed=config.seed),
-            config.cells_cifar,
-            config.train_steps_cifar,
-        ),
+        "digits": (load_digits, config.cells_digits, config.train_steps_digits),
+        "cifar_shaped": (synthetic_cifar, config.cells_cifar, config.train_steps_cifar),
     }
+    unknown = set(config.datasets) - set(datasets)
+    if unknown or not config.datasets:
+        raise ValueError(
+            f"datasets={','.join(config.datasets)}: expected some of {', '.join(datasets)}"
+        )
     figures = {
         "threads": threads,
         "torch": torch.__version__,
         "jax": jax.__version__,
         "device": str(jax.devices()[0].device_kind),
         "torch_device": torch_device(config).type,
+        "scan_cells": config.scan_cells,
     }
-    for name, (data, cells, steps) in datasets.items():
+    for name in config.datasets:
+        load, cells, steps = datasets[name]
         space = nb201(channels=config.channels, cells_per_stage=cells)
         figures[name] = {
             "space": f"nb201(channels={config.channels}, cells_per_stage={cells})",
-            **compare(space, data, config, steps),
+            **compare(space, load(seed=config.seed), config, steps),
         }
         print(name, figures[name], flush=True)
     print(table(figures))
