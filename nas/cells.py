@@ -170,16 +170,18 @@ class CellStack(nnx.Module):
     Args:
       length: the number of cells.
       make_cell: builds one `CellBlock` from its random streams.
-      rngs: the random streams for parameter initialisation (split once per cell).
+      rngs: the random streams for parameter initialisation, drawn from cell by cell as
+        unstacked cells would (so the weights are those of the unscanned network).
     """
 
     def __init__(self, length: int, make_cell, rngs: nnx.Rngs):
-        @nnx.split_rngs(splits=length)
-        @nnx.vmap(in_axes=(0,), out_axes=0)
-        def make(rngs):
-            return make_cell(rngs)
-
-        self.cells, self.length = make(rngs), length
+        # Built one by one and stacked on the host rather than under `nnx.vmap`, whose
+        # initialisers compiled anew: the nb201 supernet on digits (5 cells a stage) built in
+        # 5.1 s this way, 7.6 s under `nnx.vmap` and 4.9 s unscanned.
+        cells = [make_cell(rngs) for _ in range(length)]
+        states = [nnx.state(c) for c in cells]
+        stacked = jax.tree.map(lambda *a: jnp.asarray(jax.device_get(a)), *states)
+        self.cells, self.length = nnx.merge(nnx.graphdef(cells[0]), stacked), length
 
     @property
     def cell(self) -> Cell:

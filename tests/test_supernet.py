@@ -49,6 +49,13 @@ def test_scanned_cells_compute_and_differentiate_like_the_child():
     space = nb201(channels=4, cells_per_stage=2)
     net = supernet(space, SHAPE, 10, seed=3, scan_cells=True)
     assert [type(b) for b in net.blocks] == [CellStack, ResidualReduction] * 2 + [CellStack]
+    # A stack holds the weights the unscanned network of the same seed draws, cell by cell.
+    plain = supernet(space, SHAPE, 10, seed=3)
+    for cell in range(2):
+        np.testing.assert_array_equal(
+            net.blocks[0].cells.edges[0].ops[3].w[...][cell],
+            plain.blocks[cell].edges[0].ops[3].w[...],
+        )
     x, y = images(8), jnp.arange(8) % 10
 
     def loss(model, *arch):
