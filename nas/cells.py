@@ -9,7 +9,8 @@ conditionals (for GPUs, where the switch supernet's step measured 2.7-4.2x the c
 an H200; whether "select" does better there is not yet measured). In a child net every edge
 holds only its chosen op and the choices are Python ints. Both hold the same modules with the
 same parameter shapes, so weights move between them one edge at a time
-(`nas.supernet.child_from_supernet`).
+(`nas.supernet.child_from_supernet`). A supernet may run a stage's identical cells as one
+`CellStack`, a scan over their stacked weights (`Network`'s `scan_cells`).
 """
 
 from __future__ import annotations
