@@ -19,6 +19,17 @@ def images(n=6, seed=0):
     return jax.random.normal(jax.random.key(seed), (n, *SHAPE))
 
 
+def assert_computes_like_its_child_nets(net, space, n_archs, **tolerance):
+    """The jitted supernet's logits equal `child_from_supernet`'s for sampled architectures."""
+    graphdef, params = nnx.split(net)
+    forward = jax.jit(lambda p, x, a: nnx.merge(graphdef, p)(x, a))
+    x = images()
+    for key in jax.random.split(jax.random.key(2), n_archs):
+        arch = space.sample(key)
+        child = child_from_supernet(net, arch)
+        np.testing.assert_allclose(forward(params, x, arch), child(x), **tolerance)
+
+
 @pytest.mark.parametrize(
     "tiny_space, scan_edges",
     [
@@ -34,13 +45,7 @@ def images(n=6, seed=0):
 )
 def test_supernet_and_child_compute_the_same_function(tiny_space, scan_edges):
     net = supernet(tiny_space, SHAPE, 10, seed=1, scan_edges=scan_edges)
-    graphdef, params = nnx.split(net)
-    forward = jax.jit(lambda p, x, a: nnx.merge(graphdef, p)(x, a))
-    x = images()
-    for key in jax.random.split(jax.random.key(2), 3):
-        arch = tiny_space.sample(key)
-        child = child_from_supernet(net, arch)
-        np.testing.assert_allclose(forward(params, x, arch), child(x), rtol=1e-4, atol=1e-5)
+    assert_computes_like_its_child_nets(net, tiny_space, 3, rtol=1e-4, atol=1e-5)
 
 
 def test_scanned_cells_compute_and_differentiate_like_the_child():
@@ -88,12 +93,7 @@ def test_scanned_cells_with_two_inputs_compute_like_the_child():
     net = supernet(space, SHAPE, 10, seed=1, scan_cells=True)
     stacks = [b.length for b in net.blocks if isinstance(b, CellStack)]
     assert stacks == [2, 2]  # cells 2-3 of stages 2 and 3; stage 1's third cell is alone
-    graphdef, params = nnx.split(net)
-    forward = jax.jit(lambda p, x, a: nnx.merge(graphdef, p)(x, a))
-    for key in jax.random.split(jax.random.key(2), 2):
-        arch = space.sample(key)
-        child = child_from_supernet(net, arch)
-        np.testing.assert_allclose(forward(params, images(), arch), child(images()), atol=1e-4)
+    assert_computes_like_its_child_nets(net, space, 2, atol=1e-4)
 
 
 def test_select_branching_matches_switch_without_conditionals():
