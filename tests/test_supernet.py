@@ -219,6 +219,26 @@ def test_trainers_of_equal_child_nets_share_their_compiled_steps_but_not_their_s
     )
 
 
+def test_a_trainer_gives_takes_and_restores_its_weights_as_trees():
+    space = nb201(channels=4, cells_per_stage=1)
+    x, y = np.asarray(images(8)), np.arange(8) % 10
+    trainer = Trainer(supernet(space, SHAPE, 10), TrainConfig(batch_size=8), 100)
+    arch = np.asarray(space.sample(jax.random.key(0)))
+    start = trainer.snapshot()
+    before = [np.asarray(p) for p in jax.tree.leaves(trainer.params)]
+    loss = float(trainer.train_step(x, y, arch))
+    assert not all(
+        np.array_equal(u, v) for u, v in zip(before, jax.tree.leaves(trainer.params), strict=True)
+    )
+    assert isinstance(trainer.params, nnx.State)
+    trainer.restore(start)
+    assert float(trainer.train_step(x, y, arch)) == loss  # the same weights and momenta again
+    trainer.params, trainer.opt_state = trainer.params, trainer.opt_state  # trees round-trip
+    with pytest.raises(ValueError, match=r"Trainer.params: .* \(2 leaves given, \d+ expected\)"):
+        trainer.params = before[:2]
+    with pytest.raises(ValueError, match="Trainer.opt_state: the tree does not have"):
+        trainer.opt_state = trainer.params
+
 def test_supernet_needs_an_architecture_and_images():
     space = nb201(channels=4, cells_per_stage=1)
     with pytest.raises(ValueError, match="needs an architecture"):

@@ -118,11 +118,11 @@ class SharedWeightsEvaluator:
         timer = Timer()
         arch = self.space.validate(arch)
         self._enter(arch)
-        before = (self.trainer.params, self.trainer.opt_state)
+        before = self.trainer.snapshot()
         loss = self.train_path(arch)
         score = self.score(arch) if np.isfinite(loss) else float("nan")
         if not self.write_back:
-            self.trainer.params, self.trainer.opt_state = before
+            self.trainer.restore(before)
         if not np.isfinite(loss):
             return EvalResult(score, self.train_steps, timer(), f"training loss {loss}")
         return EvalResult(score, self.train_steps, timer())
@@ -137,12 +137,12 @@ class SharedWeightsEvaluator:
           stream: the training batches (default: the evaluator's own stream).
         """
         self._enter(arch)
-        before = (self.trainer.params, self.trainer.opt_state)
+        before = self.trainer.snapshot()
         losses = [self._step(arch, stream) for _ in range(self.train_steps)]
         loss = float(np.mean(jax.device_get(losses))) if losses else 0.0
         if not np.isfinite(loss):
             # A diverging child must not poison the weights every other architecture shares.
-            self.trainer.params, self.trainer.opt_state = before
+            self.trainer.restore(before)
         return loss
 
     def score(self, arch: np.ndarray) -> float:
