@@ -20,7 +20,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from nas.conv import batch_norm, conv2d
-from nas.ops import ReLUConvBN, make_op
+from nas.ops import ReLUConvBN, make_op, normal_init
 from nas.space import Cell
 
 BRANCHINGS = ("switch", "select")
@@ -65,7 +65,7 @@ class ResidualReduction(nnx.Module):
     def __init__(self, c_in: int, c_out: int, *, rngs: nnx.Rngs):
         self.a = ReLUConvBN(c_in, c_out, 3, stride=2, rngs=rngs)
         self.b = ReLUConvBN(c_out, c_out, 3, rngs=rngs)
-        self.shortcut = nnx.Param(jax.random.normal(rngs.params(), (1, 1, c_in, c_out)) * 0.1)
+        self.shortcut = nnx.Param(normal_init(rngs.params(), (1, 1, c_in, c_out), 0.1))
 
     def __call__(self, x):
         return self.b(self.a(x)) + conv2d(x[:, ::2, ::2], self.shortcut[...])
@@ -245,7 +245,7 @@ class Stem(nnx.Module):
 
     def __init__(self, c_in: int, c_out: int, *, rngs: nnx.Rngs):
         shape = (3, 3, c_in, c_out)
-        self.w = nnx.Param(jax.random.normal(rngs.params(), shape) * jnp.sqrt(2 / (9 * c_in)))
+        self.w = nnx.Param(normal_init(rngs.params(), shape, jnp.sqrt(2 / (9 * c_in))))
 
     def __call__(self, x):
         return batch_norm(conv2d(x, self.w[...]))

@@ -9,7 +9,7 @@ from flax import nnx
 from jax.test_util import check_grads
 
 from nas.conv import batch_norm, conv2d
-from nas.ops import OPS, make_op, relu_conv_bn
+from nas.ops import OPS, make_op, normal_init, relu_conv_bn
 
 
 @pytest.mark.parametrize("name", sorted(OPS))
@@ -46,3 +46,17 @@ def test_relu_conv_bn_gradients(stride):
 def test_unknown_op_lists_the_registered_ones():
     with pytest.raises(KeyError, match="unknown op 'conv7x7'; registered ops: avg_pool3x3"):
         make_op("conv7x7", 4, rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize("shape", [(1,), (3, 3, 16, 16), (1, 1, 5, 7), (3, 3, 64, 64)])
+def test_normal_init_draws_what_a_direct_draw_does(shape):
+    key, std = jax.random.key(7), jnp.sqrt(2.0 / 9)
+    expected = np.asarray(jax.random.normal(key, shape) * std)
+    drawn = normal_init(key, shape, std)
+    assert drawn.shape == shape and drawn.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(drawn), expected)
+    keys = jax.random.split(key, 3)  # traced keys (under a transform) take the direct draw
+    batched = jax.vmap(lambda k: normal_init(k, shape, 0.1))(keys)
+    np.testing.assert_array_equal(
+        np.asarray(batched[1]), np.asarray(normal_init(keys[1], shape, 0.1))
+    )

@@ -239,6 +239,7 @@ def test_a_trainer_gives_takes_and_restores_its_weights_as_trees():
     with pytest.raises(ValueError, match="Trainer.opt_state: the tree does not have"):
         trainer.opt_state = trainer.params
 
+
 def test_supernet_needs_an_architecture_and_images():
     space = nb201(channels=4, cells_per_stage=1)
     with pytest.raises(ValueError, match="needs an architecture"):
