@@ -9,6 +9,8 @@ net of `a` alone, built from the same modules, for training from scratch and for
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -22,6 +24,7 @@ from nas.cells import (
     out_channels_factor,
 )
 from nas.conv import batch_norm
+from nas.ops import normal_init
 from nas.space import SearchSpace
 
 
@@ -97,7 +100,7 @@ class Network(nnx.Module):
                 remaining -= length
         self.blocks = nnx.List(blocks)
         self.kinds = tuple(kinds)
-        self.head = nnx.Linear(outputs[-1][1], num_classes, rngs=rngs)
+        self.head = nnx.Linear(outputs[-1][1], num_classes, kernel_init=_head_init, rngs=rngs)
 
     def _stackable(self, outputs, size, channels) -> bool:
         """Whether the next normal cells of a stage can form a `CellStack`: the supernet's
@@ -153,6 +156,12 @@ class Network(nnx.Module):
         # NAS-Bench-201's last BatchNorm and ReLU keep summed skip paths from blowing up the logits.
         features = jnp.mean(jax.nn.relu(batch_norm(outputs[-1])), axis=(1, 2))
         return self.head(features)
+
+
+def _head_init(key, shape, dtype):
+    """LeCun-normal weights (variance 1 / fan-in), drawn as `normal_init` draws."""
+    del dtype  # float32, as every parameter
+    return normal_init(key, shape, 1 / math.sqrt(shape[0]))
 
 
 def default_branching() -> str:

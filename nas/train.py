@@ -142,7 +142,7 @@ class Trainer:
     def __init__(self, model: nnx.Module, config: TrainConfig, total_steps: int):
         self.graphdef, params = nnx.split(model)
         self.config, self.tx = config, make_optimizer(config, total_steps)
-        opt_state = self.tx.init(params)
+        opt_state = jax.jit(self.tx.init)(params)  # one compile, not one per parameter shape
         self._defs = (jax.tree.structure(params), jax.tree.structure(opt_state))
         self._leaves = (jax.tree.leaves(params), jax.tree.leaves(opt_state))
         self._train, self._eval, self._predict = _jitted_steps(self.graphdef, self.tx, self._defs)
