@@ -22,6 +22,7 @@ from flax import nnx
 from nas.conv import batch_norm, conv2d
 from nas.ops import ReLUConvBN, make_op, normal_init
 from nas.space import Cell
+from nas.switch import switch_ops, switchable
 
 BRANCHINGS = ("switch", "select")
 
@@ -44,6 +45,8 @@ class Edge(nnx.Module):
     def __call__(self, x, op):
         if len(self.ops) == 1:
             return self.ops[0](x)
+        if self.branching == "switch" and switchable(self.ops):
+            return switch_ops(list(self.ops), op, x)
         return branch(op, [lambda y, f=f: f(y) for f in self.ops], x, branching=self.branching)
 
 

@@ -58,12 +58,14 @@ def relu_conv_bn(x, w, stride):
     return batch_norm(conv2d(jax.nn.relu(x), w, stride=stride))
 
 
-def _relu_conv_bn_fwd(x, w, stride):
+def relu_conv_bn_fwd(x, w, stride):
+    """`relu_conv_bn` and its residuals ``(x, w, conv output)``."""
     z = conv2d(jax.nn.relu(x), w, stride=stride)
     return batch_norm(z), (x, w, z)
 
 
-def _relu_conv_bn_bwd(stride, residuals, g):
+def relu_conv_bn_bwd(stride, residuals, g):
+    """The gradients for x and w of `relu_conv_bn` from its residuals and output cotangent."""
     x, w, z = residuals
     (dz,) = jax.vjp(batch_norm, z)[1](g)
     # The conv's forward inside this vjp is unused and XLA removes it.
@@ -71,7 +73,7 @@ def _relu_conv_bn_bwd(stride, residuals, g):
     return dr * (x > 0), dw
 
 
-relu_conv_bn.defvjp(_relu_conv_bn_fwd, _relu_conv_bn_bwd)
+relu_conv_bn.defvjp(relu_conv_bn_fwd, relu_conv_bn_bwd)
 
 
 class ReLUConvBN(nnx.Module):

@@ -22,6 +22,7 @@ NETWORK_MODULES = (
     "nas.space.space",
     "nas.conv",
     "nas.ops",
+    "nas.switch",
     "nas.cells",
     "nas.supernet",
     "nas.export.weights",
