@@ -3,7 +3,8 @@
 One code path serves the supernet and a fixed child net. In the supernet every edge holds all
 candidate ops and the architecture arrives as traced integers, so one compiled step serves
 every architecture. How an edge picks its op is its `branching`: "switch" runs only the chosen
-op, under `jax.lax.switch` (the CPU's choice: it computes no more than the child net);
+op, under `jax.lax.switch` (the CPU's choice: it computes no more than the child net; edges of
+ReLU-conv-BN and parameter-free ops through `nas.switch.switch_ops`, with fewer residuals);
 "select" runs every op and keeps the chosen output by indexing, a program without
 conditionals (for GPUs, where the switch supernet's step measured 2.7-4.2x the child net's on
 an H200; whether "select" does better there is not yet measured). In a child net every edge
