@@ -30,9 +30,8 @@ def normal_init(key, shape, std) -> jax.Array:
     Why: drawn eagerly, every new shape compiled its own random kernel; the nb201 supernet on
     digits (16 channels, 5 cells a stage) built in 4.9 s that way and in 1.0 s this way, which
     draws at the size rounded up to a power of 16 (three compiles there), then cuts and
-    scales on the host. JAX's
-    counter-based threefry (``jax_threefry_partitionable``, its default) gives each element
-    the value of the direct draw (tested).
+    scales on the host. JAX's counter-based threefry (``jax_threefry_partitionable``, its
+    default) gives each element the value of the direct draw (tested).
     """
     if isinstance(key, jax.core.Tracer):  # under a transform (`nnx.vmap`): no host round trip
         return jax.random.normal(key, shape) * std
