@@ -464,8 +464,28 @@ def batch_norm(x: jax.Array, *, eps: float = 1e-5) -> jax.Array:
     Returns:
       x with per-channel zero mean and unit variance, same shape and dtype.
     """
+    return batch_norm_fwd(x, eps=eps)[0]
+
+
+def batch_norm_fwd(x: jax.Array, *, eps: float = 1e-5) -> tuple[jax.Array, jax.Array]:
+    """`batch_norm`'s output and its per-channel ``1 / std`` (shaped 1, ..., 1, C): all that
+    `batch_norm_grad` needs."""
     axes = tuple(range(x.ndim - 1))
-    mean = jnp.mean(x, axis=axes, keepdims=True)
-    xc = x - mean
-    var = jnp.mean(jnp.square(xc), axis=axes, keepdims=True)
-    return xc * lax.rsqrt(var + eps)
+    xc = x - jnp.mean(x, axis=axes, keepdims=True)
+    inv_std = lax.rsqrt(jnp.mean(jnp.square(xc), axis=axes, keepdims=True) + eps)
+    return xc * inv_std, inv_std
+
+
+def batch_norm_grad(y: jax.Array, inv_std: jax.Array, g: jax.Array) -> jax.Array:
+    """`batch_norm`'s input cotangent from its output `y`, ``1 / std`` and output cotangent
+    `g`: ``(g - mean(g) - y mean(g y)) / std``, exact with the variance's `eps` included.
+
+    Why: it needs no activation but the output. Inside the supernet's switch (`nas.switch`)
+    that is the switch's own result, where differentiating `batch_norm` would keep its input.
+    Outside a switch, differentiating `batch_norm` measured faster (child net train steps
+    4-5% slower with this instead, 32x32x3).
+    """
+    axes = tuple(range(y.ndim - 1))
+    mean_g = jnp.mean(g, axis=axes, keepdims=True)
+    mean_gy = jnp.mean(g * y, axis=axes, keepdims=True)
+    return inv_std * (g - mean_g - y * mean_gy)

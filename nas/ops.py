@@ -57,22 +57,26 @@ def relu_conv_bn(x, w, stride):
     return batch_norm(conv2d(jax.nn.relu(x), w, stride=stride))
 
 
-def relu_conv_bn_fwd(x, w, stride):
-    """`relu_conv_bn` and its residuals ``(x, w, conv output)``."""
+def _relu_conv_bn_fwd(x, w, stride):
     z = conv2d(jax.nn.relu(x), w, stride=stride)
     return batch_norm(z), (x, w, z)
 
 
-def relu_conv_bn_bwd(stride, residuals, g):
-    """The gradients for x and w of `relu_conv_bn` from its residuals and output cotangent."""
+def _relu_conv_bn_bwd(stride, residuals, g):
     x, w, z = residuals
     (dz,) = jax.vjp(batch_norm, z)[1](g)
+    return relu_conv_grads(x, w, dz, stride)
+
+
+def relu_conv_grads(x, w, dz, stride):
+    """The gradients for x and w of ``conv2d(relu(x), w, stride=stride)`` from its output's
+    cotangent `dz`."""
     # The conv's forward inside this vjp is unused and XLA removes it.
     dr, dw = jax.vjp(lambda r, w: conv2d(r, w, stride=stride), jax.nn.relu(x), w)[1](dz)
     return dr * (x > 0), dw
 
 
-relu_conv_bn.defvjp(relu_conv_bn_fwd, relu_conv_bn_bwd)
+relu_conv_bn.defvjp(_relu_conv_bn_fwd, _relu_conv_bn_bwd)
 
 
 class ReLUConvBN(nnx.Module):

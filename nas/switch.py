@@ -3,11 +3,12 @@
 Why: differentiating `lax.switch` directly, JAX returns every branch's residuals from the
 forward conditional, one slot per residual shape. A convolution keeps its input there (a copy
 of the conditional's own operand) and its output, and every other branch fills both slots
-with zeros. Here the forward conditional returns one slot, the convolution's output (zeros
-for the parameter-free ops), and the backward conditional takes the edge's input as an
-operand. nb201 supernet train steps, side by side on two sets of 5 architectures, with the
-same gradients: 3.5% and 6% faster on digits (5 cells a stage), 5% and 0.5% on 32x32x3 (1 cell
-a stage).
+with zeros. Here the forward conditional returns, besides the edge's output, one number per
+channel: a ReLU-conv-BN op's ``1 / std`` (zeros for the parameter-free ops). The backward
+conditional takes the edge's input and output as operands, and its batch norm gradient needs
+nothing else (`nas.conv.batch_norm_grad`). nb201 supernet train steps on 32x32x3 (1 cell a
+stage), side by side over 5 architectures with the same gradients: 7-8% faster than keeping the
+conv output as the residual, itself 0.5-5% faster than differentiating `lax.switch`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from nas.ops import Identity, Pool, ReLUConvBN, Zero, relu_conv_bn_bwd, relu_conv_bn_fwd
+from nas.conv import batch_norm_fwd, batch_norm_grad, conv2d
+from nas.ops import Identity, Pool, ReLUConvBN, Zero, relu_conv_grads
 
 
 def switchable(ops) -> bool:
@@ -40,35 +42,35 @@ def _switch(graphdefs, states, index, x):
 
 
 def _forward(op, x):
-    """The op's output and what its backward pass keeps: a convolution's output, else zeros."""
+    """The op's output and what its backward pass keeps besides: a batch norm's per-channel
+    ``1 / std``, else zeros of that shape."""
     if isinstance(op, ReLUConvBN):
-        y, (_, _, z) = relu_conv_bn_fwd(x, op.w[...], op.stride)
-        return y, z
-    y = op(x)
-    return y, y * 0
+        return batch_norm_fwd(conv2d(jax.nn.relu(x), op.w[...], stride=op.stride))
+    return op(x), jnp.zeros((1, 1, 1, x.shape[-1]), x.dtype)
 
 
 def _switch_fwd(graphdefs, states, index, x):
     branches = [lambda x, g=g, s=s: _forward(nnx.merge(g, s), x) for g, s in zip(graphdefs, states)]
-    y, z = jax.lax.switch(index, branches, x)
-    return y, (states, index, x, z)
+    y, inv_std = jax.lax.switch(index, branches, x)
+    return y, (states, index, x, y, inv_std)
 
 
 def _switch_bwd(graphdefs, residuals, dy):
-    states, index, x, z = residuals
+    states, index, x, y, inv_std = residuals
     zeros = [jax.tree.map(jnp.zeros_like, s) for s in states]
 
-    def backward(i, x, z, dy):
+    def backward(i, x, y, inv_std, dy):
         op, grads = nnx.merge(graphdefs[i], states[i]), list(zeros)
         if isinstance(op, ReLUConvBN):
-            dx, dw = relu_conv_bn_bwd(op.stride, (x, op.w[...], z), dy)
+            dz = batch_norm_grad(y, inv_std, dy)
+            dx, dw = relu_conv_grads(x, op.w[...], dz, op.stride)
             grads[i] = jax.tree.map(lambda _: dw, states[i])  # its one parameter, w
         else:
             (dx,) = jax.vjp(op, x)[1](dy)
         return grads, dx
 
     branches = [functools.partial(backward, i) for i in range(len(states))]
-    grads, dx = jax.lax.switch(index, branches, x, z, dy)
+    grads, dx = jax.lax.switch(index, branches, x, y, inv_std, dy)
     return grads, None, dx
 
 

@@ -16,7 +16,15 @@ from jax import lax
 from jax.test_util import check_grads
 
 import nas.conv as nc
-from nas.conv import avg_pool, batch_norm, conv2d, depthwise_conv2d, max_pool
+from nas.conv import (
+    avg_pool,
+    batch_norm,
+    batch_norm_fwd,
+    batch_norm_grad,
+    conv2d,
+    depthwise_conv2d,
+    max_pool,
+)
 
 DN = ("NHWC", "HWIO", "NHWC")
 TOL = dict(rtol=1e-4, atol=1e-4)
@@ -245,6 +253,17 @@ def test_batch_norm_normalises_per_channel(shape):
     assert y.shape == x.shape and y.dtype == x.dtype
     np.testing.assert_allclose(jnp.mean(y, axis=axes), 0.0, atol=1e-5)
     np.testing.assert_allclose(jnp.var(y, axis=axes), 1.0, atol=1e-3)
+
+
+@pytest.mark.parametrize("shape", [(8, 5, 6, 3), (16, 7)])
+def test_batch_norm_grad_from_its_output_is_the_gradient_of_batch_norm(shape):
+    x = _rand(9, shape) * 2.0 + 1.0
+    g = _rand(10, shape)
+    y, inv_std = batch_norm_fwd(x)
+    assert inv_std.shape == (1,) * (len(shape) - 1) + shape[-1:]
+    np.testing.assert_array_equal(y, batch_norm(x))
+    (expected,) = jax.vjp(batch_norm, x)[1](g)
+    np.testing.assert_allclose(batch_norm_grad(y, inv_std, g), expected, rtol=1e-4, atol=1e-5)
 
 
 def _branches(stride):
