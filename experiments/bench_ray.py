@@ -50,9 +50,10 @@ from scipy import stats
 from experiments import entry, ranking
 from experiments.ground_truth import Standalone, sample_archs, standalone_accuracies
 from experiments.rank_metrics import mean_ci
+from nas import compile_cache
 from nas.config import SearchConfig
 from nas.data import load_dataset, load_digits
-from nas.distributed import enable_compilation_cache, start_workers
+from nas.distributed import start_workers
 from nas.experiment import make_evaluator, make_strategy
 from nas.search import search
 from nas.space import load_space
@@ -145,7 +146,7 @@ def timed_search(options: SearchConfig, evaluator, slots: int) -> dict:
 
 def in_process_search(options: SearchConfig, cache_dir: str) -> dict:
     """The whole search in this process, timed after compiling and warming up."""
-    enable_compilation_cache(cache_dir)
+    compile_cache.enable(cache_dir)
     space = load_space(options.space, channels=options.channels, cells_per_stage=options.cells)
     evaluator = make_evaluator(options, space, load_dataset(options.dataset))
     evaluator.compile()

@@ -26,7 +26,10 @@ on a quiet machine: with the cores oversubscribed, PyTorch's OpenMP threads wait
 at every op (a 6 ms step took 1 s on a busy 2-core machine), which XLA's thread pool does not.
 
 Options: ``--set scan_cells=true`` builds the supernet with each stage's cells scanned (one
-compiled cell per stage, `nas.supernet.Network`); ``--set datasets=digits`` runs one dataset.
+compiled cell per stage, `nas.supernet.Network`); ``--set datasets=digits`` runs one dataset;
+``--set compile_cache=DIR`` keeps JAX's compiled programs in DIR (`nas.compile_cache`, as a
+search does by default; ``none``, the default here, compiles everything): a second run with
+the same DIR measures a repeated search, whose steps load instead of compiling.
 
 Run from the repository root: ``python -m experiments.bench_vs_torch`` (``--quick`` for a
 smoke run); it needs PyTorch (``pip install -e '.[torch]'``). The last line printed is a JSON
@@ -48,6 +51,7 @@ from experiments import entry
 from experiments.ground_truth import sample_archs
 from experiments.timing import median_ms
 from experiments.torch_child import TorchChild, accuracy, make_optimizer, train_step
+from nas import compile_cache
 from nas.data import BatchStream, Dataset, load_digits, synthetic_cifar
 from nas.evaluators import SharedWeightsEvaluator
 from nas.supernet import child_net
@@ -71,6 +75,7 @@ class Config:
     device: str = "auto"  # PyTorch's device: "auto" (JAX's backend), "cpu" or "cuda"
     scan_cells: bool = False  # the supernet's `scan_cells` (`nas.supernet.Network`)
     datasets: tuple[str, ...] = ("digits", "cifar_shaped")
+    compile_cache: str = compile_cache.OFF  # a folder: JAX's persistent compilation cache
 
 
 QUICK = Config(
@@ -280,6 +285,7 @@ def run(config: Config) -> dict:
             f"n_archs={config.n_archs}, step_archs={config.step_archs}: expected n_archs >= 2 "
             f"(a figure leaves the first out) and 1 <= step_archs <= n_archs"
         )
+    cache = compile_cache.enable(config.compile_cache)
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
@@ -299,6 +305,7 @@ def run(config: Config) -> dict:
         "device": str(jax.devices()[0].device_kind),
         "torch_device": torch_device(config).type,
         "scan_cells": config.scan_cells,
+        "compile_cache": cache and {"folder": cache, "entries_before": len(os.listdir(cache))},
     }
     for name in config.datasets:
         load, cells, steps = datasets[name]

@@ -105,7 +105,10 @@ class SearchConfig:
         "reproducible from the seed, instead of asking one whenever a worker slot frees",
     )
     compile_cache: str | None = _opt(
-        None, "Ray: the workers' persistent JAX compilation cache (default: OUT/jax_cache)"
+        None,
+        "the persistent JAX compilation cache: a later search of the same network (a resume, "
+        "another seed or strategy, a restarted Ray worker) loads the compiled steps from it "
+        "(default: $JAX_COMPILATION_CACHE_DIR, else ~/.cache/nas/jax on each node; none: off)",
     )
 
     def __post_init__(self):

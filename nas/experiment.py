@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from nas import compile_cache
 from nas.checkpoint import Checkpoints
 from nas.config import SearchConfig, check_options
 from nas.data import DATASETS, load_dataset
@@ -135,6 +136,7 @@ def read_config(run_dir) -> SearchConfig:
 
 
 def _run(config: SearchConfig, *, overwrite: bool, progress: bool, resume: bool):
+    compile_cache.enable(config.compile_cache)  # before anything compiles
     space = load_space(config.space, channels=config.channels, cells_per_stage=config.cells)
     run_dir = RunDir(config.out, dataclasses.asdict(config), overwrite=overwrite, resume=resume)
     strategy = make_strategy(config, space)
@@ -146,7 +148,9 @@ def _run(config: SearchConfig, *, overwrite: bool, progress: bool, resume: bool)
 
         if config.dataset not in DATASETS and not config.dataset.endswith(".npz"):
             load_dataset(config.dataset)  # raises the error that names the valid datasets
-        cache = config.compile_cache or str(Path(config.out).resolve() / "jax_cache")
+        cache = config.compile_cache  # None: each node's default folder
+        if cache not in (None, compile_cache.OFF):  # the workers' working folder is not ours
+            cache = str(Path(cache).expanduser().resolve())
         executor, loss = start_workers(config, cache_dir=cache)
         if loss is not None:
             run_dir.log("warmup", loss=loss, steps=config.warmup_steps, where="worker")

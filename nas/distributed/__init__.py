@@ -7,13 +7,12 @@ needs Ray. `nas.experiment.run_search` uses it when ``workers >= 1``.
 from nas.distributed.launch import init_ray, start_workers, worker_options
 from nas.distributed.pool import RayExecutor
 from nas.distributed.weights import WeightStore
-from nas.distributed.worker import EvalWorker, enable_compilation_cache
+from nas.distributed.worker import EvalWorker
 
 __all__ = [
     "EvalWorker",
     "RayExecutor",
     "WeightStore",
-    "enable_compilation_cache",
     "init_ray",
     "start_workers",
     "worker_options",

@@ -78,7 +78,8 @@ def start_workers(
 
     Args:
       config: the search's options; ``config.workers`` must be at least 1.
-      cache_dir: the workers' persistent compilation cache (None: none).
+      cache_dir: the workers' persistent compilation cache: a folder, None for each node's
+        default, ``"none"`` for no cache (`nas.compile_cache.resolve`).
       make_evaluator: builds each worker's evaluator (see `EvalWorker`).
 
     Returns:

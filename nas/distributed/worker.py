@@ -24,6 +24,7 @@ import jax
 import numpy as np
 import ray
 
+from nas import compile_cache
 from nas.config import SearchConfig
 from nas.data import BatchStream, load_dataset
 from nas.evaluators import EvalResult, SharedWeightsEvaluator
@@ -43,7 +44,8 @@ class EvalWorker:
       planned_evaluations: evaluations this worker's learning-rate schedule plans for
         (default: the whole budget).
       cache_dir: the persistent JAX compilation cache, shared by the workers of a node, so a
-        restarted worker loads its steps instead of compiling them (None: no cache).
+        restarted worker loads its steps instead of compiling them: a folder, None for this
+        node's default, ``"none"`` for no cache (`nas.compile_cache.resolve`).
       make_evaluator: builds the evaluator, ``make_evaluator(config, space, data,
         planned_evaluations=...)``; default `nas.experiment.make_evaluator`.
     """
@@ -58,8 +60,7 @@ class EvalWorker:
         make_evaluator: Callable | None = None,
     ):
         start = time.perf_counter()
-        if cache_dir:
-            enable_compilation_cache(cache_dir)
+        compile_cache.enable(cache_dir)
         if make_evaluator is None:
             from nas.experiment import make_evaluator
         self.config, self._store_name, self._store = config, store, None
@@ -172,13 +173,3 @@ class EvalWorker:
         seed = int(np.random.SeedSequence([self.config.seed, index]).generate_state(1)[0])
         x, y = self.data.x_train, self.data.y_train
         return BatchStream(x, y, self.evaluator.trainer.config.batch_size, seed=seed)
-
-
-def enable_compilation_cache(path: str) -> None:
-    """Turns JAX's persistent compilation cache on at `path`, for every compile however short."""
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError:
-        return  # a node that cannot write there compiles as usual
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
