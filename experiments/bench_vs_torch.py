@@ -28,8 +28,9 @@ at every op (a 6 ms step took 1 s on a busy 2-core machine), which XLA's thread 
 Options: ``--set scan_cells=true`` builds the supernet with each stage's cells scanned (one
 compiled cell per stage, `nas.supernet.Network`); ``--set datasets=digits`` runs one dataset;
 ``--set compile_cache=DIR`` keeps JAX's compiled programs in DIR (`nas.compile_cache`, as a
-search does by default; ``none``, the default here, compiles everything): a second run with
-the same DIR measures a repeated search, whose steps load instead of compiling.
+search does by default; ``none`` keeps none; JAX's own setting where it is not given, no cache
+unless ``$JAX_COMPILATION_CACHE_DIR`` is set): a second run with the same DIR measures a
+repeated search, whose steps load instead of compiling.
 
 Run from the repository root: ``python -m experiments.bench_vs_torch`` (``--quick`` for a
 smoke run); it needs PyTorch (``pip install -e '.[torch]'``). The last line printed is a JSON
@@ -75,7 +76,7 @@ class Config:
     device: str = "auto"  # PyTorch's device: "auto" (JAX's backend), "cpu" or "cuda"
     scan_cells: bool = False  # the supernet's `scan_cells` (`nas.supernet.Network`)
     datasets: tuple[str, ...] = ("digits", "cifar_shaped")
-    compile_cache: str = compile_cache.OFF  # a folder: JAX's persistent compilation cache
+    compile_cache: str = ""  # a folder for JAX's persistent compilation cache, or none
 
 
 QUICK = Config(
@@ -285,7 +286,9 @@ def run(config: Config) -> dict:
             f"n_archs={config.n_archs}, step_archs={config.step_archs}: expected n_archs >= 2 "
             f"(a figure leaves the first out) and 1 <= step_archs <= n_archs"
         )
-    cache = compile_cache.enable(config.compile_cache)
+    cache = jax.config.jax_compilation_cache_dir  # JAX's own setting, unless one is given
+    if config.compile_cache:
+        cache = compile_cache.enable(config.compile_cache)
     threads = len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
     torch.manual_seed(config.seed)
@@ -305,7 +308,8 @@ def run(config: Config) -> dict:
         "device": str(jax.devices()[0].device_kind),
         "torch_device": torch_device(config).type,
         "scan_cells": config.scan_cells,
-        "compile_cache": cache and {"folder": cache, "entries_before": len(os.listdir(cache))},
+        "compile_cache": cache,  # a folder, or None: every program compiled here
+        "compile_cache_entries_before": len(os.listdir(cache)) if cache else 0,
     }
     for name in config.datasets:
         load, cells, steps = datasets[name]
