@@ -2,10 +2,10 @@
 
 A search compiles its supernet's train and eval steps once. With the cache on, the next
 search of the same network on the same data shapes (another strategy or seed, a resume, a
-restarted Ray worker) loads them from disk instead: on the 2-core CPU, the first nb201
-evaluation took 7.8 s instead of 14.4 s on digits and 4.9 s instead of 10.2 s on 32x32x3
-(`experiments.bench_vs_torch` measures it). JAX still traces the steps, since its cache key
-is the traced program; XLA's compile is what the cache saves.
+restarted Ray worker) loads them from disk instead: on the 2-core CPU, the first of
+`experiments.bench_vs_torch`'s nb201 architectures took 6.0 s instead of 13.9 s on digits and
+4.0 s instead of 11.5 s on 32x32x3 (``--set compile_cache=DIR``, run twice). JAX still traces
+the steps, since its cache key is the traced program; XLA's compile is what the cache saves.
 
 The cache is trusted code: JAX runs what it finds there, so keep it in a folder only you can
 write to (JAX's persistent cache documentation says more).
