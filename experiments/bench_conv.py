@@ -14,9 +14,12 @@ With ``--window-ops`` it times ``value_and_grad`` of ``sum(sin(op(x)))`` for the
 depthwise conv and pools against their `lax` counterparts (grouped conv, `reduce_window`),
 outside and inside a switch. With ``--dw`` it times the weight gradient alone (3x3, stride 1)
 on the three stages of the CIFAR-shaped network, the batch of 64 taken whole and in chunks.
+With ``--library`` it times the convolution and its two gradients at the image sizes of the
+CIFAR-shaped and digits networks, compiled with and without XLA-CPU's YNNPACK fusions
+(`nas.xla_options`).
 
-Run: ``python experiments/bench_conv.py [--runs 10] [--stride2] [--window-ops] [--dw]``; the
-last line is JSON.
+Run: ``python experiments/bench_conv.py [--runs 10] [--stride2] [--window-ops] [--dw]
+[--library]``; the last line is JSON.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import jax.numpy as jnp
 from jax import lax
 
 import nas.conv as nc
+from nas.xla_options import YNN_FLAG
 
 
 def _ref_conv(x, w, stride=1):
@@ -145,6 +149,27 @@ def _weight_gradient(runs: int) -> dict:
     return res
 
 
+def _library(runs: int) -> dict:
+    """Times `nas.conv`'s convolution and both its gradients (3x3, stride 1, batch 64) at the
+    image sizes of the CIFAR-shaped and digits networks, compiled with XLA-CPU's default YNN
+    fusions and without them (`nas.xla_options`)."""
+    res, off = {}, {YNN_FLAG: ""}
+    for size, c in ((32, 16), (16, 32), (8, 64), (8, 16), (4, 32), (2, 64)):
+        kx, kw = jax.random.split(jax.random.PRNGKey(size))
+        x = jax.random.normal(kx, (64, size, size, c), jnp.float32)
+        w = jax.random.normal(kw, (3, 3, c, c), jnp.float32) * 0.1
+        cases = {
+            "fwd": (lambda x, w: nc.conv2d(x, w), (x, w)),
+            "dx": (lambda dy, w: nc._conv_bwd_x(dy, w, dy.shape, 1, 1, False), (x, w)),
+            "dw": (lambda x, dy: nc._conv_bwd_w(x, dy, 3, 1, 1), (x, x)),
+        }
+        for name, (f, args) in cases.items():
+            for label, options in (("ynn", {}), ("xla", off)):
+                step = jax.jit(f, compiler_options=options)
+                res[f"lib_{size}x{size}x{c}_{name}_{label}_ms"] = _time(step, args, runs)
+    return res
+
+
 def main(argv=None) -> dict:
     """Runs the benchmark, prints one line per case and a JSON summary as the last line."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -152,6 +177,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--stride2", action="store_true", help="also compare stride-2 variants")
     ap.add_argument("--window-ops", action="store_true", help="also time depthwise and pools")
     ap.add_argument("--dw", action="store_true", help="also time dW by batch chunk size")
+    ap.add_argument(
+        "--library", action="store_true", help="also time convolutions with and without YNNPACK"
+    )
     args = ap.parse_args(argv)
 
     kx, k1, k2 = jax.random.split(jax.random.PRNGKey(0), 3)
@@ -184,6 +212,8 @@ def main(argv=None) -> dict:
         res.update(_window_ops(x, args.runs))
     if args.dw:
         res.update(_weight_gradient(args.runs))
+    if args.library:
+        res.update(_library(args.runs))
     for key, val in res.items():
         if key.endswith("_ms"):
             print(f"{key:32s} {val:9.2f}")

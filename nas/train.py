@@ -19,6 +19,8 @@ import numpy as np
 import optax
 from flax import nnx
 
+from nas.xla_options import compiler_options
+
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "constant")
 
@@ -99,39 +101,40 @@ def _predict_step(graphdef, params_def, leaves, x, arch):
 
 
 @functools.lru_cache(maxsize=32)
-def _shared_train_step(graphdef, tx, defs):
-    return jax.jit(partial(_train_step, graphdef, tx, defs))
+def _shared_train_step(graphdef, tx, defs, options):
+    return jax.jit(partial(_train_step, graphdef, tx, defs), compiler_options=dict(options))
 
 
 @functools.lru_cache(maxsize=32)
-def _shared_eval_steps(graphdef, params_def):
+def _shared_eval_steps(graphdef, params_def, options):
     return (
-        jax.jit(partial(_eval_step, graphdef, params_def)),
-        jax.jit(partial(_predict_step, graphdef, params_def)),
+        jax.jit(partial(_eval_step, graphdef, params_def), compiler_options=dict(options)),
+        jax.jit(partial(_predict_step, graphdef, params_def), compiler_options=dict(options)),
     )
 
 
-def _jitted_steps(graphdef, tx, defs):
+def _jitted_steps(graphdef, tx, defs, options):
     """The jitted (train, eval, predict) steps of `graphdef` with `tx`, over flat leaves of
-    the trees `defs` (parameters, optimizer state): those of an equal graph and optimizer if
-    any were made, else new ones (always new for a graph that cannot be hashed, as one with a
-    mutable static attribute)."""
+    the trees `defs` (parameters, optimizer state), compiled with the XLA `options`: those of
+    an equal graph, optimizer and options if any were made, else new ones (always new for a
+    graph that cannot be hashed, as one with a mutable static attribute)."""
     try:
         hash((graphdef, defs))
         train, evals = _shared_train_step, _shared_eval_steps
     except TypeError:
         train, evals = _shared_train_step.__wrapped__, _shared_eval_steps.__wrapped__
-    return train(graphdef, tx, defs), *evals(graphdef, defs[0])
+    return train(graphdef, tx, defs, options), *evals(graphdef, defs[0], options)
 
 
 class Trainer:
     """The parameters, optimizer state and compiled steps of one network.
 
-    The trainer holds the parameters and optimizer state as flat lists of arrays, which the
-    jitted steps take and return: passing an NNX `State` would rebuild each of its `Variable`s
-    in Python at every call (about 4 ms of a 20-40 ms nb201 supernet step on digits, whose
-    189 parameters and their momenta make 378). `params` and `opt_state` give and take the
-    trees.
+    The steps are compiled with `nas.xla_options.compiler_options` for the network's
+    ``input_shape`` (where it has one). The trainer holds the parameters and optimizer state as
+    flat lists of arrays, which the jitted steps take and return: passing an NNX `State` would
+    rebuild each of its `Variable`s in Python at every call (about 4 ms of a 20-40 ms nb201
+    supernet step on digits, whose 189 parameters and their momenta make 378). `params` and
+    `opt_state` give and take the trees.
 
     Args:
       model: the NNX network; its parameters are taken over by the trainer.
@@ -145,7 +148,10 @@ class Trainer:
         opt_state = jax.jit(self.tx.init)(params)  # one compile, not one per parameter shape
         self._defs = (jax.tree.structure(params), jax.tree.structure(opt_state))
         self._leaves = (jax.tree.leaves(params), jax.tree.leaves(opt_state))
-        self._train, self._eval, self._predict = _jitted_steps(self.graphdef, self.tx, self._defs)
+        self.compiler_options = compiler_options(getattr(model, "input_shape", None))
+        self._train, self._eval, self._predict = _jitted_steps(
+            self.graphdef, self.tx, self._defs, self.compiler_options
+        )
 
     @property
     def params(self) -> nnx.State:
