@@ -107,9 +107,10 @@ def _shared_train_step(graphdef, tx, defs, options):
 
 @functools.lru_cache(maxsize=32)
 def _shared_eval_steps(graphdef, params_def, options):
+    jit = partial(jax.jit, compiler_options=dict(options))
     return (
-        jax.jit(partial(_eval_step, graphdef, params_def), compiler_options=dict(options)),
-        jax.jit(partial(_predict_step, graphdef, params_def), compiler_options=dict(options)),
+        jit(partial(_eval_step, graphdef, params_def)),
+        jit(partial(_predict_step, graphdef, params_def)),
     )
 
 
