@@ -9,6 +9,13 @@ conditional takes the edge's input and output as operands, and its batch norm gr
 nothing else (`nas.conv.batch_norm_grad`). nb201 supernet train steps on 32x32x3 (1 cell a
 stage), side by side over 5 architectures with the same gradients: 7-8% faster than keeping the
 conv output as the residual, itself 0.5-5% faster than differentiating `lax.switch`.
+
+Each branch calls a jitted function of the op's parameters and input, one per op graph
+(`_jitted`): the equal ops of a stage's edges share it, so JAX traces an op's body once per
+input shape instead of once per edge, and XLA, which inlines the calls, compiles the same
+program. Tracing and lowering the nb201 supernet's train step (scanned cells) took 1.45 s
+against 2.32 s on digits and 0.74 s against 0.93-1.02 s on 32x32x3, with the same losses and
+step times.
 """
 
 from __future__ import annotations
@@ -37,8 +44,19 @@ def switch_ops(ops, index, x):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _switch(graphdefs, states, index, x):
-    branches = [lambda x, g=g, s=s: nnx.merge(g, s)(x) for g, s in zip(graphdefs, states)]
+    branches = [lambda x, g=g, s=s: _jitted(g, _apply)(s, x) for g, s in zip(graphdefs, states)]
     return jax.lax.switch(index, branches, x)
+
+
+@functools.cache
+def _jitted(graphdef, fn):
+    """``fn(op, *args)`` for the op `graphdef` describes, as a jitted function of the op's
+    state and `args`, shared by every op of an equal graph."""
+    return jax.jit(lambda state, *args: fn(nnx.merge(graphdef, state), *args))
+
+
+def _apply(op, x):
+    return op(x)
 
 
 def _forward(op, x):
@@ -49,8 +67,19 @@ def _forward(op, x):
     return op(x), jnp.zeros((1, 1, 1, x.shape[-1]), x.dtype)
 
 
+def _backward(op, x, y, inv_std, dy):
+    """The gradients of the op's state and of its input `x`, from the cotangent `dy` of its
+    output `y` and what `_forward` kept."""
+    if isinstance(op, ReLUConvBN):
+        dz = batch_norm_grad(y, inv_std, dy)
+        dx, dw = relu_conv_grads(x, op.w[...], dz, op.stride)
+        return jax.tree.map(lambda _: dw, nnx.state(op)), dx  # its one parameter, w
+    (dx,) = jax.vjp(op, x)[1](dy)
+    return nnx.state(op), dx  # no parameters
+
+
 def _switch_fwd(graphdefs, states, index, x):
-    branches = [lambda x, g=g, s=s: _forward(nnx.merge(g, s), x) for g, s in zip(graphdefs, states)]
+    branches = [lambda x, g=g, s=s: _jitted(g, _forward)(s, x) for g, s in zip(graphdefs, states)]
     y, inv_std = jax.lax.switch(index, branches, x)
     return y, (states, index, x, y, inv_std)
 
@@ -60,13 +89,8 @@ def _switch_bwd(graphdefs, residuals, dy):
     zeros = [jax.tree.map(jnp.zeros_like, s) for s in states]
 
     def backward(i, x, y, inv_std, dy):
-        op, grads = nnx.merge(graphdefs[i], states[i]), list(zeros)
-        if isinstance(op, ReLUConvBN):
-            dz = batch_norm_grad(y, inv_std, dy)
-            dx, dw = relu_conv_grads(x, op.w[...], dz, op.stride)
-            grads[i] = jax.tree.map(lambda _: dw, states[i])  # its one parameter, w
-        else:
-            (dx,) = jax.vjp(op, x)[1](dy)
+        grads = list(zeros)
+        grads[i], dx = _jitted(graphdefs[i], _backward)(states[i], x, y, inv_std, dy)
         return grads, dx
 
     branches = [functools.partial(backward, i) for i in range(len(states))]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+import nas.switch
 from nas.ops import make_op
 from nas.switch import switch_ops, switchable
 
@@ -43,3 +44,25 @@ def test_switch_ops_computes_and_differentiates_as_lax_switch(chosen):
 
 def test_ops_with_other_residuals_are_not_switchable():
     assert not switchable([make_op(n, 4, rngs=nnx.Rngs(0)) for n in ("none", "sep_conv3x3")])
+
+
+def test_edges_of_equal_ops_trace_each_op_once_per_input_shape(monkeypatch):
+    calls = []
+
+    def forward(op, x):
+        calls.append((type(op).__name__, x.shape))
+        return real_forward(op, x)
+
+    real_forward = nas.switch._forward
+    monkeypatch.setattr(nas.switch, "_forward", forward)
+    names = ("none", "skip_connect", "conv3x3", "avg_pool3x3")
+    edges = [[make_op(n, 4, rngs=nnx.Rngs(e)) for n in names] for e in range(6)]
+
+    def total(x, index):
+        small = x[:, ::2, ::2]
+        return sum(switch_ops(ops, index, y).sum() for ops in edges for y in (x, small))
+
+    jax.jit(jax.grad(total)).trace(jnp.ones((2, 8, 8, 4)), jnp.asarray(2))
+    # 6 edges at 2 input shapes: each op's forward is traced once per shape, not per edge.
+    assert sorted(set(calls)) == sorted(calls)
+    assert len(calls) == len(names) * 2
