@@ -119,12 +119,15 @@ class SharedWeightsEvaluator:
         arch = self.space.validate(arch)
         self._enter(arch)
         before = self.trainer.snapshot()
-        loss = self.train_path(arch)
-        score = self.score(arch) if np.isfinite(loss) else float("nan")
+        losses = self._run_steps(arch)
+        # Scored before the losses are read, so that JAX traces (the first time compiles) and
+        # queues the eval step while the train steps run.
+        score = self.score(arch)
+        loss = self._mean_loss(losses, before)
         if not self.write_back:
             self.trainer.restore(before)
         if not np.isfinite(loss):
-            return EvalResult(score, self.train_steps, timer(), f"training loss {loss}")
+            return EvalResult(float("nan"), self.train_steps, timer(), f"training loss {loss}")
         return EvalResult(score, self.train_steps, timer())
 
     def train_path(self, arch: np.ndarray, stream: BatchStream | None = None) -> float:
@@ -138,7 +141,14 @@ class SharedWeightsEvaluator:
         """
         self._enter(arch)
         before = self.trainer.snapshot()
-        losses = [self._step(arch, stream) for _ in range(self.train_steps)]
+        return self._mean_loss(self._run_steps(arch, stream), before)
+
+    def _run_steps(self, arch, stream: BatchStream | None = None) -> list[jax.Array]:
+        """Queues `arch`'s `train_steps` steps; returns their losses (not waited for)."""
+        return [self._step(arch, stream) for _ in range(self.train_steps)]
+
+    def _mean_loss(self, losses: list[jax.Array], before: tuple) -> float:
+        """The mean of `losses`; if it is not finite, puts back the `before` snapshot."""
         loss = float(np.mean(jax.device_get(losses))) if losses else 0.0
         if not np.isfinite(loss):
             # A diverging child must not poison the weights every other architecture shares.
