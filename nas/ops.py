@@ -16,7 +16,6 @@ import math
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 
 from nas.conv import avg_pool, batch_norm, conv2d, depthwise_conv2d, max_pool
@@ -38,11 +37,12 @@ def normal_init(key, shape, std) -> jax.Array:
     size = math.prod(shape)
     bucket = 16 ** -(-max(size - 1, 0).bit_length() // 4)  # 1, 16, 256, 4096, ...
     draw = jax.device_get(_normal_draw(key, bucket))
-    return jnp.asarray(draw[:size].reshape(shape) * jax.device_get(std))
+    # `device_put`, not `jnp.asarray`, which compiles a copy for every new shape.
+    return jax.device_put((draw[:size].reshape(shape) * jax.device_get(std)).astype(draw.dtype))
 
 
 def _he_normal(key, shape, fan_in) -> jax.Array:
-    return normal_init(key, shape, jnp.sqrt(2.0 / fan_in))
+    return normal_init(key, shape, math.sqrt(2.0 / fan_in))
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
