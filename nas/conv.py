@@ -470,9 +470,8 @@ def batch_norm(x: jax.Array, *, eps: float = 1e-5) -> jax.Array:
 def batch_norm_fwd(x: jax.Array, *, eps: float = 1e-5) -> tuple[jax.Array, jax.Array]:
     """`batch_norm`'s output and its per-channel ``1 / std`` (shaped 1, ..., 1, C): all that
     `batch_norm_grad` needs."""
-    axes = tuple(range(x.ndim - 1))
-    xc = x - jnp.mean(x, axis=axes, keepdims=True)
-    inv_std = lax.rsqrt(jnp.mean(jnp.square(xc), axis=axes, keepdims=True) + eps)
+    xc = x - channel_mean(x)
+    inv_std = lax.rsqrt(channel_mean(jnp.square(xc)) + eps)
     return xc * inv_std, inv_std
 
 
@@ -485,7 +484,21 @@ def batch_norm_grad(y: jax.Array, inv_std: jax.Array, g: jax.Array) -> jax.Array
     Outside a switch, differentiating `batch_norm` measured faster (child net train steps
     4-5% slower with this instead, 32x32x3).
     """
-    axes = tuple(range(y.ndim - 1))
-    mean_g = jnp.mean(g, axis=axes, keepdims=True)
-    mean_gy = jnp.mean(g * y, axis=axes, keepdims=True)
-    return inv_std * (g - mean_g - y * mean_gy)
+    return inv_std * (g - channel_mean(g) - y * channel_mean(g * y))
+
+
+def channel_mean(x: jax.Array) -> jax.Array:
+    """The mean over every axis but the last, shaped (1, ..., 1, C).
+
+    Why: on CPU, a vector of ``1 / rows`` times x as a (rows, C) matrix. XLA-CPU splits a
+    reduction this large into `reduce-window`s that walk memory at the channels' stride: on
+    64x32x32x16, a batch norm's mean and variance took 2.16 ms that way and 1.04 ms this way,
+    and the nb201 child net's train step on 32x32x3 5.5% less (interleaved A/B over 4
+    architectures; the supernet's 2.8% less, digits' unchanged).
+    """
+    keep = (1,) * (x.ndim - 1) + (x.shape[-1],)
+    if jax.default_backend() != "cpu":
+        return jnp.mean(x, axis=tuple(range(x.ndim - 1))).reshape(keep)
+    rows = x.reshape(-1, x.shape[-1])
+    weights = jnp.full((rows.shape[0],), 1 / rows.shape[0], x.dtype)
+    return jnp.dot(weights, rows, precision=lax.Precision.HIGHEST).reshape(keep)

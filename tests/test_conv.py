@@ -21,6 +21,7 @@ from nas.conv import (
     batch_norm,
     batch_norm_fwd,
     batch_norm_grad,
+    channel_mean,
     conv2d,
     depthwise_conv2d,
     max_pool,
@@ -253,6 +254,15 @@ def test_batch_norm_normalises_per_channel(shape):
     assert y.shape == x.shape and y.dtype == x.dtype
     np.testing.assert_allclose(jnp.mean(y, axis=axes), 0.0, atol=1e-5)
     np.testing.assert_allclose(jnp.var(y, axis=axes), 1.0, atol=1e-3)
+
+
+@pytest.mark.parametrize("shape", [(64, 32, 32, 4), (16, 7)])
+def test_channel_mean_is_the_mean_over_every_axis_but_the_last(shape):
+    x = _rand(11, shape) * 3.0 + jnp.arange(shape[-1])
+    mean = channel_mean(x)
+    assert mean.shape == (1,) * (len(shape) - 1) + shape[-1:]
+    expected = np.mean(np.asarray(x, np.float64), axis=tuple(range(len(shape) - 1)))
+    np.testing.assert_allclose(mean.ravel(), expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("shape", [(8, 5, 6, 3), (16, 7)])
