@@ -18,7 +18,15 @@ from collections.abc import Callable
 import jax
 from flax import nnx
 
-from nas.conv import avg_pool, batch_norm, conv2d, depthwise_conv2d, max_pool
+from nas.conv import (
+    avg_pool,
+    batch_norm,
+    batch_norm_fwd,
+    batch_norm_grad,
+    conv2d,
+    depthwise_conv2d,
+    max_pool,
+)
 
 _normal_draw = jax.jit(lambda key, size: jax.random.normal(key, (size,)), static_argnums=1)
 
@@ -47,25 +55,19 @@ def _he_normal(key, shape, fan_in) -> jax.Array:
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def relu_conv_bn(x, w, stride):
-    """ReLU, convolution, batch norm; the backward pass keeps only the conv output.
-
-    Why: inside the supernet's `lax.switch`, every residual an op saves is zero-filled and
-    copied for each edge whose chosen op is another one. Saving only the conv output (the
-    input is an operand of the switch already) and recomputing the cheap ReLU and batch-norm
-    statistics in the backward pass leaves one residual instead of several.
-    """
+    """ReLU, convolution, batch norm; the backward pass keeps the input, the output and the
+    batch norm's ``1 / std``, no copy of ``relu(x)`` or of the conv output."""
     return batch_norm(conv2d(jax.nn.relu(x), w, stride=stride))
 
 
 def _relu_conv_bn_fwd(x, w, stride):
-    z = conv2d(jax.nn.relu(x), w, stride=stride)
-    return batch_norm(z), (x, w, z)
+    y, inv_std = batch_norm_fwd(conv2d(jax.nn.relu(x), w, stride=stride))
+    return y, (x, w, y, inv_std)
 
 
 def _relu_conv_bn_bwd(stride, residuals, g):
-    x, w, z = residuals
-    (dz,) = jax.vjp(batch_norm, z)[1](g)
-    return relu_conv_grads(x, w, dz, stride)
+    x, w, y, inv_std = residuals
+    return relu_conv_grads(x, w, batch_norm_grad(y, inv_std, g), stride)
 
 
 def relu_conv_grads(x, w, dz, stride):
