@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from nas.conv import batch_norm, conv2d
@@ -183,11 +182,10 @@ class CellStack(nnx.Module):
     def __init__(self, length: int, make_cell, rngs: nnx.Rngs):
         # Built one by one and stacked on the host rather than under `nnx.vmap`, whose
         # initialisers compiled anew: the nb201 supernet on digits (5 cells a stage) built in
-        # 5.1 s this way, 7.6 s under `nnx.vmap` and 4.9 s unscanned. `device_put`, not
-        # `jnp.asarray`, which compiles a copy for every new shape.
+        # 5.1 s this way, 7.6 s under `nnx.vmap` and 4.9 s unscanned.
         cells = [make_cell(rngs) for _ in range(length)]
         states = [nnx.state(c) for c in cells]
-        stacked = jax.tree.map(lambda *a: jax.device_put(np.stack(jax.device_get(a))), *states)
+        stacked = jax.tree.map(lambda *a: jnp.asarray(jax.device_get(a)), *states)
         self.cells, self.length = nnx.merge(nnx.graphdef(cells[0]), stacked), length
 
     @property
