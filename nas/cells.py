@@ -23,7 +23,7 @@ from flax import nnx
 from nas.conv import batch_norm, conv2d
 from nas.ops import ReLUConvBN, make_op, normal_init
 from nas.space import Cell
-from nas.switch import switch_ops, switchable
+from nas.switch import call_op, switch_ops, switchable
 
 BRANCHINGS = ("switch", "select")
 
@@ -48,7 +48,9 @@ class Edge(nnx.Module):
             return self.ops[0](x)
         if self.branching == "switch" and switchable(self.ops):
             return switch_ops(list(self.ops), op, x)
-        return branch(op, [lambda y, f=f: f(y) for f in self.ops], x, branching=self.branching)
+        return branch(
+            op, [lambda y, f=f: call_op(f, y) for f in self.ops], x, branching=self.branching
+        )
 
 
 class FactorizedReduce(nnx.Module):
