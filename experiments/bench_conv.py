@@ -16,10 +16,12 @@ outside and inside a switch. With ``--dw`` it times the weight gradient alone (3
 on the three stages of the CIFAR-shaped network, the batch of 64 taken whole and in chunks.
 With ``--library`` it times the convolution and its two gradients at the image sizes of the
 CIFAR-shaped and digits networks, compiled with and without XLA-CPU's YNNPACK fusions
-(`nas.xla_options`).
+(`nas.xla_options`). With ``--batch-norm`` it times `nas.conv.batch_norm`, forward and
+backward, with its statistics as `nas.conv.channel_mean` computes them (a vector-matrix
+product on CPU) and as a reduction (`jnp.mean`).
 
 Run: ``python experiments/bench_conv.py [--runs 10] [--stride2] [--window-ops] [--dw]
-[--library]``; the last line is JSON.
+[--library] [--batch-norm]``; the last line is JSON.
 """
 
 from __future__ import annotations
@@ -170,6 +172,32 @@ def _library(runs: int) -> dict:
     return res
 
 
+def _batch_norm(runs: int) -> dict:
+    """Times ``value_and_grad`` of ``sum(batch_norm(x) * t)`` wrt x (batch 64, t fixed) at the
+    image sizes of the CIFAR-shaped and digits networks, the statistics by `nc.channel_mean`
+    and by `jnp.mean`, compiled with and without XLA-CPU's YNN fusions."""
+    res, product = {}, nc.channel_mean
+
+    def reduction(x):
+        return jnp.mean(x, axis=tuple(range(x.ndim - 1)), keepdims=True)
+
+    try:
+        for size, c in ((32, 16), (16, 32), (8, 64), (4, 32), (2, 64)):
+            kx, kt = jax.random.split(jax.random.PRNGKey(size))
+            x, t = (jax.random.normal(k, (64, size, size, c), jnp.float32) for k in (kx, kt))
+            for label, mean in (("product", product), ("reduction", reduction)):
+                nc.channel_mean = mean  # read when the step is traced
+                for library, options in (("ynn", {}), ("xla", {YNN_FLAG: ""})):
+                    step = jax.jit(
+                        jax.value_and_grad(lambda x, t: jnp.sum(nc.batch_norm(x) * t)),
+                        compiler_options=options,
+                    )
+                    res[f"bn_{size}x{size}x{c}_{label}_{library}_ms"] = _time(step, (x, t), runs)
+    finally:
+        nc.channel_mean = product
+    return res
+
+
 def main(argv=None) -> dict:
     """Runs the benchmark, prints one line per case and a JSON summary as the last line."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -179,6 +207,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--dw", action="store_true", help="also time dW by batch chunk size")
     ap.add_argument(
         "--library", action="store_true", help="also time convolutions with and without YNNPACK"
+    )
+    ap.add_argument(
+        "--batch-norm", action="store_true", help="also time batch-norm statistics both ways"
     )
     args = ap.parse_args(argv)
 
@@ -214,6 +245,8 @@ def main(argv=None) -> dict:
         res.update(_weight_gradient(args.runs))
     if args.library:
         res.update(_library(args.runs))
+    if args.batch_norm:
+        res.update(_batch_norm(args.runs))
     for key, val in res.items():
         if key.endswith("_ms"):
             print(f"{key:32s} {val:9.2f}")

@@ -509,11 +509,14 @@ def batch_norm_grad(y: jax.Array, inv_std: jax.Array, g: jax.Array) -> jax.Array
 def channel_mean(x: jax.Array) -> jax.Array:
     """The mean over every axis but the last, shaped (1, ..., 1, C).
 
-    Why: on CPU, a vector of ``1 / rows`` times x as a (rows, C) matrix. XLA-CPU splits a
-    reduction this large into `reduce-window`s that walk memory at the channels' stride: on
-    64x32x32x16, a batch norm's mean and variance took 2.16 ms that way and 1.04 ms this way,
-    and the nb201 child net's train step on 32x32x3 5.5% less (interleaved A/B over 4
-    architectures; the supernet's 2.8% less, digits' unchanged).
+    Why: on CPU, a vector of ``1 / rows`` times x as a (rows, C) matrix. Without its YNN
+    fusions (`nas.xla_options`, images of 16 pixels a side or more), XLA-CPU splits a
+    reduction this large into `reduce-window`s that walk memory at the channels' stride: a
+    batch norm's forward and backward pass on 64x32x32x16 took 4.78 ms that way and 2.94 ms
+    this way, and the nb201 train step on 32x32x3 5.5% less for the child net and 2.8% for the
+    supernet (interleaved A/B over 4 architectures). With YNN fusions, on digits' image sizes
+    (8x8 and less), the product is as fast or faster (8x8x64: 0.63 against 0.69 ms), and the
+    digits supernet's step was unchanged (``experiments/bench_conv.py --batch-norm``).
     """
     keep = (1,) * (x.ndim - 1) + (x.shape[-1],)
     if jax.default_backend() != "cpu":
