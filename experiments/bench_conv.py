@@ -38,6 +38,9 @@ from jax import lax
 import nas.conv as nc
 from nas.xla_options import YNN_FLAG
 
+# Compiler options with XLA-CPU's default YNN fusions and without them (`nas.xla_options`).
+_LIBRARIES = (("ynn", {}), ("xla", {YNN_FLAG: ""}))
+
 
 def _ref_conv(x, w, stride=1):
     p = (w.shape[0] - 1) // 2
@@ -155,7 +158,7 @@ def _library(runs: int) -> dict:
     """Times `nas.conv`'s convolution and both its gradients (3x3, stride 1, batch 64) at the
     image sizes of the CIFAR-shaped and digits networks, compiled with XLA-CPU's default YNN
     fusions and without them (`nas.xla_options`)."""
-    res, off = {}, {YNN_FLAG: ""}
+    res = {}
     for size, c in ((32, 16), (16, 32), (8, 64), (8, 16), (4, 32), (2, 64)):
         kx, kw = jax.random.split(jax.random.PRNGKey(size))
         x = jax.random.normal(kx, (64, size, size, c), jnp.float32)
@@ -166,7 +169,7 @@ def _library(runs: int) -> dict:
             "dw": (lambda x, dy: nc._conv_bwd_w(x, dy, 3, 1, 1), (x, x)),
         }
         for name, (f, args) in cases.items():
-            for label, options in (("ynn", {}), ("xla", off)):
+            for label, options in _LIBRARIES:
                 step = jax.jit(f, compiler_options=options)
                 res[f"lib_{size}x{size}x{c}_{name}_{label}_ms"] = _time(step, args, runs)
     return res
@@ -187,7 +190,7 @@ def _batch_norm(runs: int) -> dict:
             x, t = (jax.random.normal(k, (64, size, size, c), jnp.float32) for k in (kx, kt))
             for label, mean in (("product", product), ("reduction", reduction)):
                 nc.channel_mean = mean  # read when the step is traced
-                for library, options in (("ynn", {}), ("xla", {YNN_FLAG: ""})):
+                for library, options in _LIBRARIES:
                     step = jax.jit(
                         jax.value_and_grad(lambda x, t: jnp.sum(nc.batch_norm(x) * t)),
                         compiler_options=options,

@@ -60,22 +60,28 @@ def relu_conv_bn(x, w, stride):
     return batch_norm(conv2d(jax.nn.relu(x), w, stride=stride))
 
 
+def relu_conv_bn_forward(x, w, stride):
+    """`relu_conv_bn`'s output and its batch norm's per-channel ``1 / std``: with the input
+    and the weights, all that `relu_conv_bn_backward` needs."""
+    return batch_norm_fwd(conv2d(jax.nn.relu(x), w, stride=stride))
+
+
+def relu_conv_bn_backward(x, w, y, inv_std, g, stride):
+    """The gradients for x and w of `relu_conv_bn` from its output `y`, ``1 / std`` and the
+    output's cotangent `g`."""
+    dz = batch_norm_grad(y, inv_std, g)
+    # The conv's forward inside this vjp is unused and XLA removes it.
+    dr, dw = jax.vjp(lambda r, w: conv2d(r, w, stride=stride), jax.nn.relu(x), w)[1](dz)
+    return dr * (x > 0), dw
+
+
 def _relu_conv_bn_fwd(x, w, stride):
-    y, inv_std = batch_norm_fwd(conv2d(jax.nn.relu(x), w, stride=stride))
+    y, inv_std = relu_conv_bn_forward(x, w, stride)
     return y, (x, w, y, inv_std)
 
 
 def _relu_conv_bn_bwd(stride, residuals, g):
-    x, w, y, inv_std = residuals
-    return relu_conv_grads(x, w, batch_norm_grad(y, inv_std, g), stride)
-
-
-def relu_conv_grads(x, w, dz, stride):
-    """The gradients for x and w of ``conv2d(relu(x), w, stride=stride)`` from its output's
-    cotangent `dz`."""
-    # The conv's forward inside this vjp is unused and XLA removes it.
-    dr, dw = jax.vjp(lambda r, w: conv2d(r, w, stride=stride), jax.nn.relu(x), w)[1](dz)
-    return dr * (x > 0), dw
+    return relu_conv_bn_backward(*residuals, g, stride)
 
 
 relu_conv_bn.defvjp(_relu_conv_bn_fwd, _relu_conv_bn_bwd)

@@ -27,8 +27,14 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from nas.conv import batch_norm_fwd, batch_norm_grad, conv2d
-from nas.ops import Identity, Pool, ReLUConvBN, Zero, relu_conv_grads
+from nas.ops import (
+    Identity,
+    Pool,
+    ReLUConvBN,
+    Zero,
+    relu_conv_bn_backward,
+    relu_conv_bn_forward,
+)
 
 
 def switchable(ops) -> bool:
@@ -71,7 +77,7 @@ def _forward(op, x):
     """The op's output and what its backward pass keeps besides: a batch norm's per-channel
     ``1 / std``, else zeros of that shape."""
     if isinstance(op, ReLUConvBN):
-        return batch_norm_fwd(conv2d(jax.nn.relu(x), op.w[...], stride=op.stride))
+        return relu_conv_bn_forward(x, op.w[...], op.stride)
     return op(x), jnp.zeros((1, 1, 1, x.shape[-1]), x.dtype)
 
 
@@ -79,8 +85,7 @@ def _backward(op, x, y, inv_std, dy):
     """The gradients of the op's state and of its input `x`, from the cotangent `dy` of its
     output `y` and what `_forward` kept."""
     if isinstance(op, ReLUConvBN):
-        dz = batch_norm_grad(y, inv_std, dy)
-        dx, dw = relu_conv_grads(x, op.w[...], dz, op.stride)
+        dx, dw = relu_conv_bn_backward(x, op.w[...], y, inv_std, dy, op.stride)
         return jax.tree.map(lambda _: dw, nnx.state(op)), dx  # its one parameter, w
     (dx,) = jax.vjp(op, x)[1](dy)
     return nnx.state(op), dx  # no parameters
