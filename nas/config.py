@@ -67,7 +67,7 @@ class SearchConfig:
     scan_cells: bool = _opt(
         False,
         "shared weights: run each stage's identical cells as one scanned cell (nb201 with 5 "
-        "cells a stage compiles in about half the time, steps about 4% slower)",
+        "cells a stage compiles in about half the time, steps about 14% slower)",
     )
     branching: str = _opt(
         "switch",

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from nas import cells
 from nas.cells import CellStack, ResidualReduction, branch
 from nas.compiles import count_compiles
 from nas.supernet import child_from_supernet, child_net, supernet
@@ -48,12 +49,17 @@ def test_supernet_and_child_compute_the_same_function(tiny_space, scan_edges):
     assert_computes_like_its_child_nets(net, tiny_space, 3, rtol=1e-4, atol=1e-5)
 
 
-def test_scanned_cells_compute_and_differentiate_like_the_child():
-    """With `scan_cells` each stage's cells run as one scanned, rematerialised cell: the loss
-    and gradients of the child net of each architecture, from one compiled program."""
+@pytest.mark.parametrize("stacked", [True, False])
+def test_scanned_cells_compute_and_differentiate_like_the_child(stacked, monkeypatch):
+    """With `scan_cells` each stage's cells run as one scanned cell, whose backward pass reads
+    the residuals the scan stacked (small inputs) or recomputes the cell (larger ones): either
+    way the loss and gradients of the child net of each architecture, from one program."""
+    monkeypatch.setattr(cells, "STACKED_RESIDUALS_MAX_BYTES", 2**20 if stacked else 0)
     space = nb201(channels=4, cells_per_stage=2)
     net = supernet(space, SHAPE, 10, seed=3, scan_cells=True)
     assert [type(b) for b in net.blocks] == [CellStack, ResidualReduction] * 2 + [CellStack]
+    program = str(jax.make_jaxpr(lambda a: net(images(8), a))(np.zeros(6, np.int32)))
+    assert ("remat" in program) != stacked  # jax.checkpoint's primitive
     # A stack holds the weights the unscanned network of the same seed draws, cell by cell.
     plain = supernet(space, SHAPE, 10, seed=3)
     for cell in range(2):
