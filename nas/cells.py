@@ -225,14 +225,14 @@ class CellStack(nnx.Module):
         """Whether the scan keeps each cell's residuals for the backward pass, stacked, rather
         than recomputing the cell there (`jax.checkpoint`), for cell inputs like `x`.
 
-        It does where they are few and small: cells whose edges are all `switch_ops`'s
-        (residuals an edge's input and output), on inputs of at most
-        `STACKED_RESIDUALS_MAX_BYTES`. Otherwise the residuals of every branch of every edge
-        (other edges) or the copies of large activations cost more than the recomputation.
-        nb201 supernet train steps, 16 channels, 5 cells a stage, batch 64, 2-core CPU, side
-        by side over 4 architectures: digits (inputs of 256 KiB or less) 4.8% faster stacked;
-        32x32x3 stacked at every stage 11.5% slower, at its 1 MiB stage alone 0.1% slower, at
-        its 2 MiB one too 2.4% slower.
+        It does where they are few and small: in cells whose edges all run by `switch_ops`
+        (which keeps an edge's input and output), on inputs of at most
+        `STACKED_RESIDUALS_MAX_BYTES`. Edges of other ops keep every branch's residuals, and
+        large activations cost more to copy into the stack than to recompute. nb201 supernet
+        train steps, 16 channels, 5 cells a stage, batch 64, 2-core CPU, side by side over 4
+        architectures: on digits (inputs of 256 KiB or less) 5-7% faster stacked (two runs);
+        on 32x32x3 stacked at every stage 11.5% slower, at its 1 MiB stage alone 0.1% slower,
+        at its 2 MiB stage too 2.4% slower.
         """
         return self.cells.switched and x.size * x.dtype.itemsize <= STACKED_RESIDUALS_MAX_BYTES
 
