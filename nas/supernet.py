@@ -165,12 +165,6 @@ def _head_init(key, shape, dtype):
     return normal_init(key, shape, 1 / math.sqrt(shape[0]))
 
 
-def default_branching() -> str:
-    """ "switch" on the CPU, where running one op is cheapest; "select" on an accelerator,
-    where a conditional reads its branch index back to the host."""
-    return "switch" if jax.default_backend() == "cpu" else "select"
-
-
 def _last(outputs, n):
     """The last `n` entries, repeating the first when there are fewer (the stem feeds both)."""
     return [outputs[max(len(outputs) - n + i, 0)] for i in range(n)]

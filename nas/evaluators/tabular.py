@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import numpy as np
 
@@ -74,9 +73,7 @@ class NasBenchGraphEvaluator:
             ) from None
         self.dataset, self.space = dataset, space or expected
         self._arch = Arch
-        start = time.perf_counter()
         self.table: dict[int, dict] = light_read(dataset)
-        self.load_seconds = time.perf_counter() - start
         self._best: TableBest | None = None
 
     def __repr__(self):
