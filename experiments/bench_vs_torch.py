@@ -26,7 +26,9 @@ on a quiet machine: with the cores oversubscribed, PyTorch's OpenMP threads wait
 at every op (a 6 ms step took 1 s on a busy 2-core machine), which XLA's thread pool does not.
 
 Options: ``--set scan_cells=true`` builds the supernet with each stage's cells scanned (one
-compiled cell per stage, `nas.supernet.Network`); ``--set datasets=digits`` runs one dataset;
+compiled cell per stage, `nas.supernet.Network`); ``--set branching=select`` has its edges run
+every op and keep the chosen one, with no conditional (`nas.cells`; for GPUs);
+``--set datasets=digits`` runs one dataset;
 ``--set compile_cache=DIR`` keeps JAX's compiled programs in DIR (`nas.compile_cache`, as a
 search does by default; ``none`` keeps none; JAX's own setting where it is not given, no cache
 unless ``$JAX_COMPILATION_CACHE_DIR`` is set): a second run with the same DIR measures a
@@ -75,6 +77,7 @@ class Config:
     seed: int = 0
     device: str = "auto"  # PyTorch's device: "auto" (JAX's backend), "cpu" or "cuda"
     scan_cells: bool = False  # the supernet's `scan_cells` (`nas.supernet.Network`)
+    branching: str = "switch"  # the supernet's `branching`: "switch" or "select" (`nas.cells`)
     datasets: tuple[str, ...] = ("digits", "cifar_shaped")
     compile_cache: str = ""  # a folder for JAX's persistent compilation cache, or none
 
@@ -165,6 +168,7 @@ def supernet_evaluator(space, data: Dataset, config: Config, steps: int):
         seed=config.seed,
         score_samples=config.val_samples,
         scan_cells=config.scan_cells,
+        branching=config.branching,
     )
     return lambda i, arch: shared.evaluate(arch).score, shared, time.perf_counter() - start
 
@@ -308,8 +312,9 @@ def run(config: Config) -> dict:
         "device": str(jax.devices()[0].device_kind),
         "torch_device": torch_device(config).type,
         "scan_cells": config.scan_cells,
+        "branching": config.branching,
         "compile_cache": cache,  # a folder, or None: every program compiled here
-        "compile_cache_entries_before": len(os.listdir(cache)) if cache else 0,
+        "compile_cache_entries_before": _entries(cache),
     }
     for name in config.datasets:
         load, cells, steps = datasets[name]
@@ -321,6 +326,11 @@ def run(config: Config) -> dict:
         print(name, figures[name], flush=True)
     print(table(figures))
     return figures
+
+
+def _entries(folder: str | None) -> int:
+    """The entries in a compilation cache folder; 0 where there is none yet."""
+    return len(os.listdir(folder)) if folder and os.path.isdir(folder) else 0
 
 
 def main(argv=None) -> dict:

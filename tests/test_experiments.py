@@ -83,17 +83,20 @@ def test_bench_vs_torch_quick(capsys):
 
 
 @pytest.mark.slow
-def test_bench_vs_torch_runs_the_chosen_datasets_with_scanned_cells():
+def test_bench_vs_torch_runs_the_chosen_datasets_and_supernet():
     pytest.importorskip("torch")
     from experiments import bench_vs_torch
 
     argv = ["--quick", "--set", "datasets=digits", "--set", "cells_digits=2"]
-    figures = bench_vs_torch.main([*argv, "--set", "scan_cells=true"])
-    assert figures["scan_cells"] and "cifar_shaped" not in figures
+    figures = bench_vs_torch.main([*argv, "--set", "scan_cells=true", "--set", "branching=select"])
+    assert figures["scan_cells"] and figures["branching"] == "select"
+    assert "cifar_shaped" not in figures
     assert figures["digits"]["space"] == "nb201(channels=4, cells_per_stage=2)"
     assert figures["digits"]["speedup"] > 0
     with pytest.raises(ValueError, match="datasets=digits,mnist: expected some of digits"):
         bench_vs_torch.main(["--quick", "--set", "datasets=digits,mnist"])
+    with pytest.raises(ValueError, match="unknown branching 'choose'"):
+        bench_vs_torch.main([*argv, "--set", "branching=choose"])
 
 
 @pytest.mark.slow
