@@ -6,6 +6,7 @@ import math
 import pytest
 
 from experiments import (
+    bench_allocator,
     bench_ask,
     bench_branching,
     bench_ray,
@@ -97,6 +98,31 @@ def test_bench_vs_torch_runs_the_chosen_datasets_and_supernet():
         bench_vs_torch.main(["--quick", "--set", "datasets=digits,mnist"])
     with pytest.raises(ValueError, match="unknown branching 'choose'"):
         bench_vs_torch.main([*argv, "--set", "branching=choose"])
+
+
+@pytest.mark.slow
+def test_bench_allocator_quick(capsys):
+    # The C library itself as the preloaded allocator: the code path of a real one, on any
+    # machine (tcmalloc need not be installed).
+    figures = bench_allocator.main(["--quick", "--set", "library=libc.so.6"])
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == figures
+    f = figures["cifar_shaped"]
+    for setting in ("malloc", "preloaded"):
+        assert f[f"{setting}_step_ms"] > 0 and f[f"{setting}_compile_s"] > 0
+        assert f[f"{setting}_faults_per_step"] >= 0 and f[f"{setting}_sys_ms_per_step"] >= 0
+    assert f["step_speedup"] == pytest.approx(
+        f["malloc_step_ms"] / f["preloaded_step_ms"], rel=0.01
+    )
+
+
+def test_bench_allocator_names_what_is_missing(monkeypatch):
+    with pytest.raises(ValueError, match="library=/no/such/libtcmalloc.so: no such file"):
+        bench_allocator.allocator(bench_allocator.Config(library="/no/such/libtcmalloc.so"))
+    monkeypatch.setattr(bench_allocator.ctypes.util, "find_library", lambda name: None)
+    with pytest.raises(ValueError, match="tcmalloc not found .*--set library=PATH"):
+        bench_allocator.allocator(bench_allocator.Config())
+    with pytest.raises(ValueError, match="datasets=mnist, rounds=1, steps=3: expected some of"):
+        bench_allocator.run(bench_allocator.Config(datasets=("mnist",), rounds=1, steps=3))
 
 
 @pytest.mark.slow

@@ -1,0 +1,155 @@
+"""Benchmark: the supernet's train step under the C library's malloc and under tcmalloc.
+
+XLA-CPU allocates the temporary buffers of each execution afresh: 87 MB a train step for the
+nb201 supernet on 32x32x3 images, batch 64. glibc's malloc serves a block that large from a
+new memory mapping, which it unmaps when the step frees it, so the step's kernels fault its
+pages in again at every step (about 84 MiB of them); tcmalloc keeps freed memory for the next
+request. Each setting runs in its own process, since a process picks its allocator when it
+starts (``LD_PRELOAD``), and the settings take turns, `rounds` times. Per dataset and setting:
+the train step's compile, its median step over `steps`, and the minor page faults and system
+CPU time per step (medians over rounds).
+
+Run from the repository root: ``python -m experiments.bench_allocator`` (``--quick`` for a
+smoke run). It preloads tcmalloc (``apt install libtcmalloc-minimal4`` on Debian and Ubuntu),
+or the library ``--set library=PATH`` names. The last line printed is a JSON object of the
+figures.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import dataclasses
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+
+from experiments import entry
+from experiments.timing import median_ms
+from nas.data import load_digits, synthetic_cifar
+from nas.supernet import supernet
+from nas.train import TrainConfig, Trainer
+from search_spaces import nb201
+
+LIBRARIES = ("tcmalloc_minimal", "tcmalloc")  # the names `find_library` looks for
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    channels: int = 16
+    cells_digits: int = 5  # as bench_vs_torch, with the cells scanned
+    cells_cifar: int = 1
+    batch_size: int = 64
+    steps: int = 20
+    rounds: int = 3
+    datasets: tuple[str, ...] = ("digits", "cifar_shaped")
+    library: str = ""  # the allocator to preload; by default tcmalloc where it is installed
+
+
+QUICK = Config(channels=4, cells_digits=1, steps=3, rounds=1, datasets=("cifar_shaped",))
+
+
+def allocator(config: Config) -> str:
+    """The library to preload: the one `config` names, else tcmalloc's, else an error."""
+    if config.library:
+        if "/" in config.library and not os.path.exists(config.library):
+            raise ValueError(f"library={config.library}: no such file")
+        return config.library
+    for name in LIBRARIES:
+        if found := ctypes.util.find_library(name):
+            return found
+    raise ValueError(
+        "tcmalloc not found (apt install libtcmalloc-minimal4 on Debian and Ubuntu); "
+        "or name an allocator with --set library=PATH"
+    )
+
+
+def measure(dataset: str, cells: int, config: Config) -> dict:
+    """One process's figures: the train step's compile and median step, and the minor page
+    faults and system CPU seconds per step, for the nb201 supernet on `dataset`."""
+    data = {"digits": load_digits, "cifar_shaped": synthetic_cifar}[dataset](seed=0)
+    space = nb201(channels=config.channels, cells_per_stage=cells)
+    arch = np.asarray(space.sample(jax.random.key(0), 1))[0]
+    net = supernet(space, data.input_shape, data.num_classes, scan_cells=cells > 1)
+    trainer = Trainer(net, TrainConfig(batch_size=config.batch_size), 1000)
+    x, y = data.x_train[: config.batch_size], data.y_train[: config.batch_size]
+    start = time.perf_counter()
+    jax.block_until_ready(trainer.train_step(x, y, arch))
+    compile_s = time.perf_counter() - start
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    step_ms = median_ms({"step": lambda: trainer.train_step(x, y, arch)}, config.steps)["step"]
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    calls = config.steps + 1  # median_ms makes one untimed call first
+    return {
+        "compile_s": compile_s,
+        "step_ms": step_ms,
+        "faults_per_step": (after.ru_minflt - before.ru_minflt) / calls,
+        "sys_ms_per_step": 1000 * (after.ru_stime - before.ru_stime) / calls,
+    }
+
+
+def _in_process(dataset: str, cells: int, config: Config, preload: str | None) -> dict:
+    """`measure` in a new Python process, with `preload` as its ``LD_PRELOAD``."""
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    if preload:
+        env["LD_PRELOAD"] = preload
+    argv = json.dumps([dataset, cells, dataclasses.asdict(config)])
+    code = "import sys; from experiments.bench_allocator import _child; _child(sys.argv[1])"
+    result = subprocess.run(
+        [sys.executable, "-c", code, argv], env=env, capture_output=True, text=True
+    )
+    if result.returncode:
+        raise RuntimeError(f"{dataset} with LD_PRELOAD={preload}: {result.stderr[-2000:]}")
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def _child(argv: str) -> None:
+    dataset, cells, fields = json.loads(argv)
+    fields["datasets"] = tuple(fields["datasets"])
+    print(json.dumps(measure(dataset, cells, Config(**fields))))
+
+
+def run(config: Config) -> dict:
+    cells = {"digits": config.cells_digits, "cifar_shaped": config.cells_cifar}
+    unknown = set(config.datasets) - set(cells)
+    if unknown or not config.datasets or config.rounds < 1 or config.steps < 1:
+        raise ValueError(
+            f"datasets={','.join(config.datasets)}, rounds={config.rounds}, "
+            f"steps={config.steps}: expected some of {', '.join(cells)} and at least 1 of each"
+        )
+    settings = {"malloc": None, "preloaded": allocator(config)}
+    figures = {"library": settings["preloaded"], "threads": len(os.sched_getaffinity(0))}
+    for dataset in config.datasets:
+        runs = {name: [] for name in settings}
+        for _ in range(config.rounds):
+            for name, preload in settings.items():
+                runs[name].append(_in_process(dataset, cells[dataset], config, preload))
+                print(f"  {dataset} {name}:", _rounded(runs[name][-1]), flush=True)
+        medians = {
+            f"{name}_{key}": float(np.median([r[key] for r in rs]))
+            for name, rs in runs.items()
+            for key in rs[0]
+        }
+        medians["step_speedup"] = medians["malloc_step_ms"] / medians["preloaded_step_ms"]
+        medians["compile_speedup"] = medians["malloc_compile_s"] / medians["preloaded_compile_s"]
+        figures[dataset] = _rounded(medians)
+        print(dataset, figures[dataset], flush=True)
+    return figures
+
+
+def _rounded(figures: dict) -> dict:
+    return {key: round(value, 3) for key, value in figures.items()}
+
+
+def main(argv=None) -> dict:
+    return entry.main(__doc__.splitlines()[0], run, Config(), QUICK, argv)
+
+
+if __name__ == "__main__":
+    main()
