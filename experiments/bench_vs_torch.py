@@ -311,6 +311,7 @@ def run(config: Config) -> dict:
         "jax": jax.__version__,
         "device": str(jax.devices()[0].device_kind),
         "torch_device": torch_device(config).type,
+        "allocator": os.environ.get("LD_PRELOAD") or "malloc",  # both sides' (`nas.allocator`)
         "scan_cells": config.scan_cells,
         "branching": config.branching,
         "compile_cache": cache,  # a folder, or None: every program compiled here

@@ -9,10 +9,18 @@ import dataclasses
 import math
 import sys
 
+from nas.allocator import restart_with_preloaded_allocator
 from nas.config import SearchConfig, field_types, load_config_file
 from nas.data import AUGMENTATIONS
 from nas.retrain import RetrainConfig
 from nas.train import TrainConfig
+
+
+def command() -> int:
+    """The `nas` program: `main` on the command line, restarted first with tcmalloc preloaded
+    where the system has it (`nas.allocator`)."""
+    restart_with_preloaded_allocator()
+    return main()
 
 
 def main(argv=None) -> int:
