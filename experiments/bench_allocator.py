@@ -1,13 +1,9 @@
 """Benchmark: the supernet's train step under the C library's malloc and under tcmalloc.
 
-XLA-CPU allocates the temporary buffers of each execution afresh: 87 MB a train step for the
-nb201 supernet on 32x32x3 images, batch 64. glibc's malloc serves a block that large from a
-new memory mapping, which it unmaps when the step frees it, so the step's kernels fault its
-pages in again at every step (about 84 MiB of them); tcmalloc keeps freed memory for the next
-request. Each setting runs in its own process, since a process picks its allocator when it
-starts (``LD_PRELOAD``), and the settings take turns, `rounds` times. Per dataset and setting:
-the train step's compile, its median step over `steps`, and the minor page faults and system
-CPU time per step (medians over rounds).
+Why it differs: `nas.allocator`. Each setting runs in its own process, since a process picks
+its allocator when it starts (``LD_PRELOAD``), and the settings take turns, `rounds` times. Per
+dataset and setting: the train step's compile, its median step over `steps`, and the minor
+page faults and system CPU time per step (medians over rounds).
 
 Run from the repository root: ``python -m experiments.bench_allocator`` (``--quick`` for a
 smoke run). It preloads tcmalloc (``apt install libtcmalloc-minimal4`` on Debian and Ubuntu),
@@ -17,7 +13,6 @@ figures.
 
 from __future__ import annotations
 
-import ctypes.util
 import dataclasses
 import json
 import os
@@ -31,12 +26,11 @@ import numpy as np
 
 from experiments import entry
 from experiments.timing import median_ms
+from nas.allocator import tcmalloc
 from nas.data import load_digits, synthetic_cifar
 from nas.supernet import supernet
 from nas.train import TrainConfig, Trainer
 from search_spaces import nb201
-
-LIBRARIES = ("tcmalloc_minimal", "tcmalloc")  # the names `find_library` looks for
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,9 +54,8 @@ def allocator(config: Config) -> str:
         if "/" in config.library and not os.path.exists(config.library):
             raise ValueError(f"library={config.library}: no such file")
         return config.library
-    for name in LIBRARIES:
-        if found := ctypes.util.find_library(name):
-            return found
+    if found := tcmalloc():
+        return found
     raise ValueError(
         "tcmalloc not found (apt install libtcmalloc-minimal4 on Debian and Ubuntu); "
         "or name an allocator with --set library=PATH"

@@ -33,10 +33,13 @@ def preload_environment(environ) -> dict | None:
     choice = environ.get(VARIABLE, "")
     if not sys.platform.startswith("linux") or environ.get("LD_PRELOAD") or choice == SYSTEM:
         return None
-    library = choice or next(filter(None, map(ctypes.util.find_library, TCMALLOC)), None)
-    if library is None:
-        return None
-    return {**environ, "LD_PRELOAD": library}
+    library = choice or tcmalloc()
+    return None if library is None else {**environ, "LD_PRELOAD": library}
+
+
+def tcmalloc() -> str | None:
+    """The name of the system's tcmalloc library, as ``LD_PRELOAD`` takes it; None if none."""
+    return next(filter(None, map(ctypes.util.find_library, TCMALLOC)), None)
 
 
 def restart_with_preloaded_allocator() -> None:

@@ -118,7 +118,7 @@ def test_bench_allocator_quick(capsys):
 def test_bench_allocator_names_what_is_missing(monkeypatch):
     with pytest.raises(ValueError, match="library=/no/such/libtcmalloc.so: no such file"):
         bench_allocator.allocator(bench_allocator.Config(library="/no/such/libtcmalloc.so"))
-    monkeypatch.setattr(bench_allocator.ctypes.util, "find_library", lambda name: None)
+    monkeypatch.setattr(bench_allocator, "tcmalloc", lambda: None)
     with pytest.raises(ValueError, match="tcmalloc not found .*--set library=PATH"):
         bench_allocator.allocator(bench_allocator.Config())
     with pytest.raises(ValueError, match="datasets=mnist, rounds=1, steps=3: expected some of"):
