@@ -11,18 +11,12 @@ import dataclasses
 import json
 from collections.abc import Callable
 
-from nas.allocator import restart_with_preloaded_allocator
-
 
 def main(description: str, run: Callable, full, quick, argv=None) -> dict:
     """Parses the options, runs `run` with the chosen config, prints the JSON figures.
 
     The JSON object is the last line printed, so scripts and CI can read it with ``tail -1``.
-    With `argv` None (the command line: the process is the script's own), the script starts
-    again first with tcmalloc preloaded where the system has it (`nas.allocator`).
     """
-    if argv is None:
-        restart_with_preloaded_allocator()
     names = ", ".join(f.name for f in dataclasses.fields(full))
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="a tiny smoke run")

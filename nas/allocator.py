@@ -7,11 +7,13 @@ in again at every step; tcmalloc keeps freed memory for the next request. On the
 that step took 92.5 ms against 116.4 ms with tcmalloc preloaded, its compile 6.1 s against
 6.9 s; the digits step (few large buffers) 5% less (``python -m experiments.bench_allocator``).
 
-So the `nas` command and the experiment scripts start again, once, with tcmalloc preloaded
-(``LD_PRELOAD``) where it is installed (``apt install libtcmalloc-minimal4`` on Debian and
-Ubuntu) and no library is preloaded already; processes they start, such as a local Ray
-cluster's workers, inherit it. ``NAS_ALLOCATOR`` chooses: ``system`` keeps the C library's
-malloc, a path or library name preloads that library instead.
+So the `nas` command starts again, once, with tcmalloc preloaded (``LD_PRELOAD``) where it is
+installed (``apt install libtcmalloc-minimal4`` on Debian and Ubuntu) and no library is
+preloaded already; processes it starts, such as a local Ray cluster's workers, inherit it.
+``NAS_ALLOCATOR`` chooses: ``system`` keeps the C library's malloc, a path or library name
+preloads that library instead. The experiment scripts run with the allocator they are started
+with, so that a comparison's sides share it (PyTorch gains from tcmalloc too, on digits more
+than XLA does: `experiments.bench_vs_torch` records which allocator ran).
 """
 
 from __future__ import annotations
