@@ -25,6 +25,10 @@ thread pool to them, and PyTorch is given the same number with `torch.set_num_th
 on a quiet machine: with the cores oversubscribed, PyTorch's OpenMP threads wait on each other
 at every op (a 6 ms step took 1 s on a busy 2-core machine), which XLA's thread pool does not.
 
+Allocator: both sides use the one this process started with, the C library's malloc unless
+``LD_PRELOAD`` names another; the figures name it. Each side gains from tcmalloc, PyTorch more
+on digits and XLA more on 32x32x3 (`nas.allocator`, ``python -m experiments.bench_allocator``).
+
 Options: ``--set scan_cells=true`` builds the supernet with each stage's cells scanned (one
 compiled cell per stage, `nas.supernet.Network`); ``--set branching=select`` has its edges run
 every op and keep the chosen one, with no conditional (`nas.cells`; for GPUs);
