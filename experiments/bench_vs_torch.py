@@ -27,7 +27,7 @@ at every op (a 6 ms step took 1 s on a busy 2-core machine), which XLA's thread 
 
 Allocator: both sides use the one this process started with, the C library's malloc unless
 ``LD_PRELOAD`` names another; the figures name it. Each side gains from tcmalloc, PyTorch more
-on digits and XLA more on 32x32x3 (`nas.allocator`, ``python -m experiments.bench_allocator``).
+on digits (`nas.allocator`, ``python -m experiments.bench_allocator``).
 
 Options: ``--set scan_cells=true`` builds the supernet with each stage's cells scanned (one
 compiled cell per stage, `nas.supernet.Network`); ``--set branching=select`` has its edges run
