@@ -3,9 +3,10 @@
 XLA-CPU allocates the temporary buffers of each execution afresh: 87 MB a train step for the
 nb201 supernet on 32x32x3 images, batch 64. glibc's malloc serves a block that large from a
 new memory mapping and unmaps it when the step frees it, so the step's kernels fault its pages
-in again at every step; tcmalloc keeps freed memory for the next request. On the 2-core CPU
-that step took 92.5 ms against 116.4 ms with tcmalloc preloaded, its compile 6.1 s against
-6.9 s; the digits step (few large buffers) 5% less (``python -m experiments.bench_allocator``).
+in again at every step; tcmalloc keeps freed memory for the next request. On the 2-core CPU,
+with tcmalloc preloaded against without, that step took 92.5 against 116.4 ms and its compile
+6.1 against 6.9 s; the digits step (few large buffers) 5% less
+(``python -m experiments.bench_allocator``).
 
 So the `nas` command starts again, once, with tcmalloc preloaded (``LD_PRELOAD``) where it is
 installed (``apt install libtcmalloc-minimal4`` on Debian and Ubuntu) and no library is
