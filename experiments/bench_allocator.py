@@ -1,9 +1,11 @@
-"""Benchmark: the supernet's train step under the C library's malloc and under tcmalloc.
+"""Benchmark: the supernet's train step under the C library's malloc, under the same malloc
+with huge pages (``GLIBC_TUNABLES=glibc.malloc.hugetlb=1``), and under tcmalloc.
 
-Why it differs: `nas.allocator`. Each setting runs in its own process, since a process picks
-its allocator when it starts (``LD_PRELOAD``), and the settings take turns, `rounds` times. Per
-dataset and setting: the train step's compile, its median step over `steps`, and the minor
-page faults and system CPU time per step (medians over rounds).
+Why they differ: `nas.allocator`. Each setting runs in its own process, since a process picks
+its allocator and the C library's tunables when it starts (``LD_PRELOAD``,
+``GLIBC_TUNABLES``), and the settings take turns, `rounds` times. Per dataset and setting: the
+train step's compile, its median step over `steps`, and the minor page faults and system CPU
+time per step (medians over rounds); per setting but malloc, its speedups over malloc.
 
 Run from the repository root: ``python -m experiments.bench_allocator`` (``--quick`` for a
 smoke run). It preloads tcmalloc (``apt install libtcmalloc-minimal4`` on Debian and Ubuntu),
@@ -31,6 +33,8 @@ from nas.data import load_digits, synthetic_cifar
 from nas.supernet import supernet
 from nas.train import TrainConfig, Trainer
 from search_spaces import nb201
+
+HUGE_PAGES = "glibc.malloc.hugetlb=1"  # glibc's malloc asks for transparent huge pages
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,19 +90,18 @@ def measure(dataset: str, cells: int, config: Config) -> dict:
     }
 
 
-def _in_process(dataset: str, cells: int, config: Config, preload: str | None) -> dict:
-    """`measure` in a new Python process, with `preload` as its ``LD_PRELOAD``."""
-    env = dict(os.environ)
-    env.pop("LD_PRELOAD", None)
-    if preload:
-        env["LD_PRELOAD"] = preload
+def _in_process(dataset: str, cells: int, config: Config, setting: dict) -> dict:
+    """`measure` in a new Python process, its environment without ``LD_PRELOAD`` and
+    ``GLIBC_TUNABLES`` but for what `setting` sets."""
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "GLIBC_TUNABLES")}
+    env.update(setting)
     argv = json.dumps([dataset, cells, dataclasses.asdict(config)])
     code = "import sys; from experiments.bench_allocator import _child; _child(sys.argv[1])"
     result = subprocess.run(
         [sys.executable, "-c", code, argv], env=env, capture_output=True, text=True
     )
     if result.returncode:
-        raise RuntimeError(f"{dataset} with LD_PRELOAD={preload}: {result.stderr[-2000:]}")
+        raise RuntimeError(f"{dataset} with {setting}: {result.stderr[-2000:]}")
     return json.loads(result.stdout.splitlines()[-1])
 
 
@@ -116,8 +119,13 @@ def run(config: Config) -> dict:
             f"datasets={','.join(config.datasets)}, rounds={config.rounds}, "
             f"steps={config.steps}: expected some of {', '.join(cells)} and at least 1 of each"
         )
-    settings = {"malloc": None, "preloaded": allocator(config)}
-    figures = {"library": settings["preloaded"], "threads": len(os.sched_getaffinity(0))}
+    library = allocator(config)
+    settings = {
+        "malloc": {},
+        "hugetlb": {"GLIBC_TUNABLES": HUGE_PAGES},
+        "preloaded": {"LD_PRELOAD": library},
+    }
+    figures = {"library": library, "threads": len(os.sched_getaffinity(0))}
     for dataset in config.datasets:
         runs = {name: [] for name in settings}
         for _ in range(config.rounds):
@@ -129,8 +137,10 @@ def run(config: Config) -> dict:
             for name, rs in runs.items()
             for key in rs[0]
         }
-        medians["step_speedup"] = medians["malloc_step_ms"] / medians["preloaded_step_ms"]
-        medians["compile_speedup"] = medians["malloc_compile_s"] / medians["preloaded_compile_s"]
+        for name in list(settings)[1:]:
+            for key, unit in (("step", "ms"), ("compile", "s")):
+                speedup = medians[f"malloc_{key}_{unit}"] / medians[f"{name}_{key}_{unit}"]
+                medians[f"{name}_{key}_speedup"] = speedup
         figures[dataset] = _rounded(medians)
         print(dataset, figures[dataset], flush=True)
     return figures

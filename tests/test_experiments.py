@@ -107,12 +107,14 @@ def test_bench_allocator_quick(capsys):
     figures = bench_allocator.main(["--quick", "--set", "library=libc.so.6"])
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == figures
     f = figures["cifar_shaped"]
-    for setting in ("malloc", "preloaded"):
+    for setting in ("malloc", "hugetlb", "preloaded"):
         assert f[f"{setting}_step_ms"] > 0 and f[f"{setting}_compile_s"] > 0
         assert f[f"{setting}_faults_per_step"] >= 0 and f[f"{setting}_sys_ms_per_step"] >= 0
-    assert f["step_speedup"] == pytest.approx(
-        f["malloc_step_ms"] / f["preloaded_step_ms"], rel=0.01
-    )
+    for setting in ("hugetlb", "preloaded"):
+        assert f[f"{setting}_step_speedup"] == pytest.approx(
+            f["malloc_step_ms"] / f[f"{setting}_step_ms"], rel=0.01
+        )
+    assert "malloc_step_speedup" not in f
 
 
 def test_bench_allocator_names_what_is_missing(monkeypatch):
