@@ -9,12 +9,16 @@ import jax
 import numpy as np
 
 
-def median_ms(steps: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+def median_ms(
+    steps: dict[str, Callable[[], object]], rounds: int, run: int = 1
+) -> dict[str, float]:
     """Median milliseconds of each call in `steps`, timed in alternation after one untimed call.
 
-    Each round times every call once, in turns, so that a shared host whose speed drifts slows
-    every side alike rather than whichever ran then. A call's result is waited for with
-    `jax.block_until_ready`; a call that queues work elsewhere (CUDA) synchronises itself.
+    Each round times every call `run` times in a row (their mean counts once), in turns, so
+    that a shared host whose speed drifts slows every side alike rather than whichever ran
+    then; a run longer than 1 is what a search does, several steps of one program before the
+    next. A call's result is waited for with `jax.block_until_ready`; a call that queues work
+    elsewhere (CUDA) synchronises itself.
     """
     for step in steps.values():  # compiled already; settles caches
         jax.block_until_ready(step())
@@ -22,6 +26,7 @@ def median_ms(steps: dict[str, Callable[[], object]], rounds: int) -> dict[str, 
     for _ in range(rounds):
         for name, step in steps.items():
             start = time.perf_counter()
-            jax.block_until_ready(step())
-            times[name].append(time.perf_counter() - start)
+            for _ in range(run):
+                jax.block_until_ready(step())
+            times[name].append((time.perf_counter() - start) / run)
     return {name: 1000 * float(np.median(t)) for name, t in times.items()}

@@ -16,6 +16,7 @@ from experiments import (
     shared_vs_standalone,
     tune_strategies,
 )
+from experiments.timing import median_ms
 
 
 @pytest.mark.slow
@@ -33,10 +34,13 @@ def test_bench_branching_quick(capsys):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == figures
     for name in ("digits", "cifar_shaped"):
         f = figures[name]
-        assert all(f[f"{side}_step_ms"] > 0 for side in ("child", "switch", "select"))
-        assert f["select_over_child"] == pytest.approx(
-            f["select_step_ms"] / f["child_step_ms"], rel=0.01
-        )
+        sides = ("child", "switch", "select", "switch_fixed")
+        assert all(f[f"{side}_step_ms"] > 0 for side in sides)
+        for side in sides[1:]:
+            assert f[f"{side}_over_child"] == pytest.approx(
+                f[f"{side}_step_ms"] / f["child_step_ms"], rel=0.01
+            )
+    assert figures["threads"] >= 1
 
 
 @pytest.mark.slow
@@ -184,3 +188,11 @@ def test_shared_vs_standalone_quick(capsys):
     assert alone["evaluations"][0] >= 1  # as many as the shared search's minutes allowed
     for side in (shared, alone):
         assert 0.0 <= side["test_accuracy"] <= 1.0 and side["degenerate_picks"] in (0, 1)
+
+
+def test_median_ms_times_each_side_in_runs_of_steps_in_turns():
+    calls = []
+    steps = {name: (lambda name=name: calls.append(name)) for name in ("a", "b")}
+    ms = median_ms(steps, rounds=2, run=3)
+    assert calls == ["a", "b"] + (["a"] * 3 + ["b"] * 3) * 2  # one untimed call each first
+    assert set(ms) == {"a", "b"} and all(v >= 0 for v in ms.values())
