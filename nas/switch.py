@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from nas.conv import sliced_pools
 from nas.ops import (
     Identity,
     Pool,
@@ -58,7 +59,9 @@ def switch_ops(ops, index, x):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
 def _switch(graphdefs, states, index, x):
-    branches = [lambda x, g=g, s=s: _jitted(g, _apply)(s, x) for g, s in zip(graphdefs, states)]
+    branches = [
+        lambda x, g=g, s=s: _jitted(g, _apply_in_branch)(s, x) for g, s in zip(graphdefs, states)
+    ]
     return jax.lax.switch(index, branches, x)
 
 
@@ -73,12 +76,18 @@ def _apply(op, x):
     return op(x)
 
 
+def _apply_in_branch(op, x):
+    """``op(x)`` inside a conditional's branch, which materialises `x`: pools as slices."""
+    with sliced_pools():
+        return op(x)
+
+
 def _forward(op, x):
     """The op's output and what its backward pass keeps besides: a batch norm's per-channel
     ``1 / std``, else zeros of that shape."""
     if isinstance(op, ReLUConvBN):
         return relu_conv_bn_forward(x, op.w[...], op.stride)
-    return op(x), jnp.zeros((1, 1, 1, x.shape[-1]), x.dtype)
+    return _apply_in_branch(op, x), jnp.zeros((1, 1, 1, x.shape[-1]), x.dtype)
 
 
 def _backward(op, x, y, inv_std, dy):

@@ -33,7 +33,8 @@ SHAPE = (2, 9, 8, 3)  # odd height, even width: both stride-2 cases
 
 CONV_CASES = list(itertools.product([1, 3, 5], [1, 2], [1, 2]))  # (k, dilation, stride)
 DEPTHWISE_CASES = [(3, 1, 1), (3, 2, 2), (5, 1, 2), (5, 2, 1)]  # (k, dilation, stride)
-POOL_CASES = list(itertools.product(["max", "avg"], [3, 5], [1, 2]))  # (kind, size, stride)
+# (kind, size, stride); "avg_sliced": `avg_pool` traced under `sliced_pools`.
+POOL_CASES = list(itertools.product(["max", "avg", "avg_sliced"], [3, 5], [1, 2]))
 
 
 @pytest.fixture
@@ -71,6 +72,7 @@ def _ref_pool(x, kind, size, stride):
     win, strides = (1, size, size, 1), (1, stride, stride, 1)
     if kind == "max":
         return lax.reduce_window(x, -jnp.inf, lax.max, win, strides, pads)
+    # avg, avg_sliced
     total = lax.reduce_window(x, 0.0, lax.add, win, strides, pads)
     count = lax.reduce_window(jnp.ones_like(x), 0.0, lax.add, win, strides, pads)
     return total / count  # count_include_pad=False
@@ -193,7 +195,11 @@ def test_depthwise_matches_grouped_lax_conv(depthwise_results, k, dilation, stri
 
 @pytest.fixture(scope="module")
 def pool_results():
-    fns = {"max": max_pool, "avg": avg_pool}
+    def sliced_avg_pool(x, **kw):
+        with nc.sliced_pools():
+            return avg_pool(x, **kw)
+
+    fns = {"max": max_pool, "avg": avg_pool, "avg_sliced": sliced_avg_pool}
 
     @jax.jit
     def run(x):
@@ -237,12 +243,25 @@ def test_window_ops_check_grads(x64, stride):
     opts = dict(order=1, modes=["rev"])
     check_grads(lambda x, w: depthwise_conv2d(x, w, stride=stride, dilation=2), (x, w), **opts)
     check_grads(lambda x: avg_pool(x, stride=stride), (x,), **opts)
+    with nc.sliced_pools():
+        check_grads(lambda x: avg_pool(x, stride=stride), (x,), **opts)
     check_grads(lambda x: max_pool(x, stride=stride), (x,), **opts)
 
 
 def test_avg_pool_excludes_padding():
     out = avg_pool(jnp.ones((1, 4, 5, 2)), size=3, stride=2)
     np.testing.assert_allclose(out, 1.0, rtol=1e-6)
+
+
+def test_avg_pool_is_a_window_reduction_but_in_sliced_pools():
+    def traced(x):  # a new function each time: JAX caches a function's trace
+        return str(jax.make_jaxpr(lambda x: avg_pool(x))(x))
+
+    x = jnp.ones((1, 6, 6, 2))
+    assert "reduce_window" in traced(x)
+    with nc.sliced_pools():
+        assert "reduce_window" not in traced(x)
+    assert "reduce_window" in traced(x)  # closed again
 
 
 @pytest.mark.parametrize("shape", [(8, 5, 6, 3), (16, 7)])
