@@ -4,11 +4,9 @@
 chosen output (`nas.cells`). Measures side by side in one process, on digits (8x8x1) and on
 CIFAR-shaped data (32x32x3), for the same architectures: the train step time of the child
 net and of the supernet built each way (median over steps, mean over architectures), and
-each supernet's first train step (its compile). ``switch_fixed`` is the switch supernet's step
-compiled for one architecture, a constant there, so that XLA folds its conditionals away: the
-same code as "switch" without what the conditionals themselves cost. ``threads`` is the cores
-the process may run on (``taskset -c 0 python -m ...`` measures on one). ``--set run=4`` times
-4 steps of a side in a row per turn, as a search runs them, rather than one.
+each supernet's first train step (its compile). ``threads`` is the cores the process may run
+on (``taskset -c 0 python -m ...`` measures on one). ``--set run=4`` times 4 steps of a side
+in a row per turn, as a search runs them, rather than one.
 
 Run from the repository root: ``python -m experiments.bench_branching`` (``--quick`` for a
 smoke run). The last line printed is a JSON object of the figures.
@@ -17,7 +15,6 @@ smoke run). The last line printed is a JSON object of the figures.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import time
 
@@ -29,7 +26,7 @@ from experiments.timing import median_ms
 from nas.cells import BRANCHINGS
 from nas.data import Dataset, load_digits, synthetic_cifar
 from nas.supernet import child_net, supernet
-from nas.train import TrainConfig, Trainer, _train_step
+from nas.train import TrainConfig, Trainer
 from search_spaces import nb201
 
 
@@ -60,37 +57,20 @@ def compare(space, data: Dataset, config: Config) -> dict:
         start = time.perf_counter()
         jax.block_until_ready(nets[branching].train_step(x, y, archs[0]))
         figures[f"{branching}_compile_s"] = round(time.perf_counter() - start, 2)
-    times = {name: [] for name in ("child", *BRANCHINGS, "switch_fixed")}
+    times = {name: [] for name in ("child", *BRANCHINGS)}
     for arch in archs:
         child = Trainer(child_net(space, arch, data.input_shape, data.num_classes), train, 1000)
         steps = {"child": lambda child=child: child.train_step(x, y)}
         for branching, trainer in nets.items():
             steps[branching] = lambda t=trainer, arch=arch: t.train_step(x, y, arch)
-        steps["switch_fixed"] = _fixed_step(nets["switch"], arch, x, y)
         for name, ms in median_ms(steps, config.timed_steps, config.run).items():
             times[name].append(ms)
     for name, ms in times.items():
         figures[f"{name}_step_ms"] = round(float(np.mean(ms)), 2)
-    for branching in (*BRANCHINGS, "switch_fixed"):
+    for branching in BRANCHINGS:
         ratio = np.array(times[branching]) / np.array(times["child"])
         figures[f"{branching}_over_child"] = round(float(np.mean(ratio)), 3)
     return figures
-
-
-def _fixed_step(trainer: Trainer, arch, x, y):
-    """A train step of `trainer`'s supernet compiled with `arch` a constant. It runs on a copy
-    of the parameters and optimizer state, which the supernet's own steps leave alone."""
-    step = jax.jit(
-        functools.partial(_train_step, trainer.graphdef, trainer.tx, trainer._defs, arch=arch),
-        compiler_options=dict(trainer.compiler_options),
-    )
-    state = {"leaves": jax.tree.map(lambda a: a.copy(), trainer._leaves)}
-
-    def run():
-        state["leaves"], loss = step(state["leaves"], x, y)
-        return loss
-
-    return run
 
 
 def run(config: Config) -> dict:

@@ -34,7 +34,7 @@ def test_bench_branching_quick(capsys):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == figures
     for name in ("digits", "cifar_shaped"):
         f = figures[name]
-        sides = ("child", "switch", "select", "switch_fixed")
+        sides = ("child", "switch", "select")
         assert all(f[f"{side}_step_ms"] > 0 for side in sides)
         for side in sides[1:]:
             assert f[f"{side}_over_child"] == pytest.approx(
