@@ -129,8 +129,8 @@ def run(config: Config) -> dict:
     for dataset in config.datasets:
         runs = {name: [] for name in settings}
         for _ in range(config.rounds):
-            for name, preload in settings.items():
-                runs[name].append(_in_process(dataset, cells[dataset], config, preload))
+            for name, setting in settings.items():
+                runs[name].append(_in_process(dataset, cells[dataset], config, setting))
                 print(f"  {dataset} {name}:", _rounded(runs[name][-1]), flush=True)
         medians = {
             f"{name}_{key}": float(np.median([r[key] for r in rs]))

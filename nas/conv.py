@@ -425,8 +425,7 @@ def _avg_pool(x, size, stride, hw, sliced):
     p = (size - 1) // 2
     if sliced:
         ho, wo = _out_size(h, stride), _out_size(w, stride)
-        windows = _windows(_pad_hw(x, p), size, 1, stride, ho, wo)
-        total = functools.reduce(jnp.add, (win for _, _, win in windows))
+        total = _window_sum(_pad_hw(x, p), size, stride, ho, wo)
     else:
         pads = ((0, 0), (p, p), (p, p), (0, 0))
         total = lax.reduce_window(
@@ -443,10 +442,12 @@ def _avg_pool_bwd(size, stride, hw, sliced, _, g):
     (h, w), p = hw, (size - 1) // 2
     g = g * jnp.asarray(_avg_scale(h, w, size, stride), g.dtype)[None, :, :, None]
     gp = lax.optimization_barrier(_spread(g, h, w, p, stride))
-    dx = None
-    for _, _, win in _windows(gp, size, 1, 1, h, w):
-        dx = win if dx is None else dx + win
-    return (dx,)
+    return (_window_sum(gp, size, 1, h, w),)
+
+
+def _window_sum(xp, size, stride, ho, wo):
+    """The sum of the size x size windows of padded `xp`, as shifted slices."""
+    return functools.reduce(jnp.add, (win for _, _, win in _windows(xp, size, 1, stride, ho, wo)))
 
 
 _avg_pool.defvjp(_avg_pool_fwd, _avg_pool_bwd)
