@@ -19,6 +19,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from nas.parallel import data_parallel, device_mesh, mean_over_devices, replicated, split
 from nas.xla_options import compiler_options
 
 OPTIMIZERS = ("sgd", "adam")
@@ -37,6 +38,9 @@ class TrainConfig:
       grad_clip: the global gradient norm is clipped to this (0 turns clipping off).
       schedule: ``"cosine"`` decays to zero over the planned steps; ``"constant"`` does not.
       batch_size: examples per training step.
+      devices: local devices the batch is split across, each step (data parallelism with
+        per-device batch norm statistics, `nas.parallel`); on a CPU,
+        `nas.parallel.use_cpu_devices` makes them.
     """
 
     optimizer: str = "sgd"
@@ -46,6 +50,7 @@ class TrainConfig:
     grad_clip: float = 5.0
     schedule: str = "cosine"
     batch_size: int = 64
+    devices: int = 1
 
     def __post_init__(self):
         for field, valid in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES)):
@@ -53,8 +58,13 @@ class TrainConfig:
                 raise ValueError(
                     f"TrainConfig.{field}={getattr(self, field)!r}; valid: {', '.join(valid)}"
                 )
-        if self.learning_rate <= 0 or self.batch_size < 1:
-            raise ValueError(f"{self}: learning_rate and batch_size must be positive")
+        if self.learning_rate <= 0 or self.batch_size < 1 or self.devices < 1:
+            raise ValueError(f"{self}: learning_rate, batch_size and devices must be positive")
+        if self.batch_size % self.devices:
+            raise ValueError(
+                f"TrainConfig: batch_size={self.batch_size} does not split into "
+                f"devices={self.devices} equal shares"
+            )
 
 
 @functools.lru_cache(maxsize=64)
@@ -80,13 +90,15 @@ def cross_entropy(logits, labels):
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
-def _train_step(graphdef, tx, defs, leaves, x, y, arch):
+def _train_step(graphdef, tx, defs, parallel, leaves, x, y, arch):
     params, opt_state = (jax.tree.unflatten(d, s) for d, s in zip(defs, leaves, strict=True))
 
     def loss_fn(p):
         return cross_entropy(nnx.merge(graphdef, p)(x, arch), y)
 
     loss, grads = jax.value_and_grad(loss_fn)(params)
+    if parallel:
+        loss, grads = mean_over_devices((loss, grads))
     updates, opt_state = tx.update(grads, opt_state, params)
     return (jax.tree.leaves(optax.apply_updates(params, updates)), jax.tree.leaves(opt_state)), loss
 
@@ -101,8 +113,11 @@ def _predict_step(graphdef, params_def, leaves, x, arch):
 
 
 @functools.lru_cache(maxsize=32)
-def _shared_train_step(graphdef, tx, defs, options):
-    return jax.jit(partial(_train_step, graphdef, tx, defs), compiler_options=dict(options))
+def _shared_train_step(graphdef, tx, defs, options, devices):
+    step = partial(_train_step, graphdef, tx, defs, devices > 1)
+    if devices > 1:
+        step = data_parallel(step, device_mesh(devices), n_replicated=1, n_split=2)
+    return jax.jit(step, compiler_options=dict(options))
 
 
 @functools.lru_cache(maxsize=32)
@@ -114,17 +129,18 @@ def _shared_eval_steps(graphdef, params_def, options):
     )
 
 
-def _jitted_steps(graphdef, tx, defs, options):
+def _jitted_steps(graphdef, tx, defs, options, devices):
     """The jitted (train, eval, predict) steps of `graphdef` with `tx`, over flat leaves of
-    the trees `defs` (parameters, optimizer state), compiled with the XLA `options`: those of
-    an equal graph, optimizer and options if any were made, else new ones (always new for a
-    graph that cannot be hashed, as one with a mutable static attribute)."""
+    the trees `defs` (parameters, optimizer state), compiled with the XLA `options`, the train
+    step data-parallel over `devices`: those of an equal graph, optimizer, options and devices
+    if any were made, else new ones (always new for a graph that cannot be hashed, as one with
+    a mutable static attribute)."""
     try:
         hash((graphdef, defs))
         train, evals = _shared_train_step, _shared_eval_steps
     except TypeError:
         train, evals = _shared_train_step.__wrapped__, _shared_eval_steps.__wrapped__
-    return train(graphdef, tx, defs, options), *evals(graphdef, defs[0], options)
+    return train(graphdef, tx, defs, options, devices), *evals(graphdef, defs[0], options)
 
 
 class Trainer:
@@ -148,16 +164,22 @@ class Trainer:
         self.config, self.tx = config, make_optimizer(config, total_steps)
         opt_state = jax.jit(self.tx.init)(params)  # one compile, not one per parameter shape
         self._defs = (jax.tree.structure(params), jax.tree.structure(opt_state))
-        self._leaves = (jax.tree.leaves(params), jax.tree.leaves(opt_state))
+        # With several devices, the leaves are copies on each and the batches split across
+        # them; `params`, `opt_state` and the eval steps use the first device's copies.
+        self._mesh = device_mesh(config.devices) if config.devices > 1 else None
+        self._leaves = (
+            self._placed(jax.tree.leaves(params)),
+            self._placed(jax.tree.leaves(opt_state)),
+        )
         self.compiler_options = compiler_options(getattr(model, "input_shape", None))
         self._train, self._eval, self._predict = _jitted_steps(
-            self.graphdef, self.tx, self._defs, self.compiler_options
+            self.graphdef, self.tx, self._defs, self.compiler_options, config.devices
         )
 
     @property
     def params(self) -> nnx.State:
         """The network's parameters."""
-        return jax.tree.unflatten(self._defs[0], self._leaves[0])
+        return jax.tree.unflatten(self._defs[0], self._first_copies(self._leaves[0]))
 
     @params.setter
     def params(self, params) -> None:
@@ -166,7 +188,7 @@ class Trainer:
     @property
     def opt_state(self):
         """The optimizer's state."""
-        return jax.tree.unflatten(self._defs[1], self._leaves[1])
+        return jax.tree.unflatten(self._defs[1], self._first_copies(self._leaves[1]))
 
     @opt_state.setter
     def opt_state(self, opt_state) -> None:
@@ -188,31 +210,49 @@ class Trainer:
                 f"Trainer.{name}: the tree does not have the structure of this network's "
                 f"{name} ({len(leaves)} leaves given, {self._defs[i].num_leaves} expected)"
             )
-        return leaves
+        return self._placed(leaves)
+
+    def _placed(self, leaves: list) -> list:
+        """`leaves` copied to every device of a data-parallel trainer (as they are, else)."""
+        return leaves if self._mesh is None else jax.device_put(leaves, replicated(self._mesh))
+
+    def _first_copies(self, leaves: list) -> list:
+        """The first device's copies of a data-parallel trainer's `leaves` (no copy made)."""
+        return leaves if self._mesh is None else [a.addressable_shards[0].data for a in leaves]
 
     def train_step(self, x, y, arch=None) -> jax.Array:
         """One optimizer step on the batch (x, y); returns the loss before the step."""
+        if self._mesh is not None:
+            if len(x) % self.config.devices:
+                raise ValueError(
+                    f"Trainer.train_step: a batch of {len(x)} does not split into "
+                    f"devices={self.config.devices} equal shares"
+                )
+            x, y = jax.device_put((x, y), split(self._mesh))
         self._leaves, loss = self._train(self._leaves, x, y, arch)
         return loss
 
     def compile(self, x, y, arch=None) -> None:
         """Compiles the train step for batches shaped like (x, y); the state is left unchanged."""
-        jax.block_until_ready(self._train(self._leaves, x, y, arch))
+        before = self._leaves
+        jax.block_until_ready(self.train_step(x, y, arch))
+        self._leaves = before
 
     def evaluate(self, x, y, arch=None, *, batch_size: int = 512) -> tuple[float, float]:
         """Accuracy and mean loss over all of (x, y), in batches of `batch_size`."""
-        correct, total_loss = 0.0, 0.0
+        correct, total_loss, params = 0.0, 0.0, self._first_copies(self._leaves[0])
         for start in range(0, len(x), batch_size):
             hits, loss = self._eval(
-                self._leaves[0], x[start : start + batch_size], y[start : start + batch_size], arch
+                params, x[start : start + batch_size], y[start : start + batch_size], arch
             )
             correct, total_loss = correct + float(hits), total_loss + float(loss)
         return correct / len(x), total_loss / len(x)
 
     def predict(self, x, arch=None, *, batch_size: int = 512) -> np.ndarray:
         """The predicted class of each example of `x`, in batches of `batch_size`."""
+        params = self._first_copies(self._leaves[0])
         parts = [
-            self._predict(self._leaves[0], x[start : start + batch_size], arch)
+            self._predict(params, x[start : start + batch_size], arch)
             for start in range(0, len(x), batch_size)
         ]
         return np.concatenate(jax.device_get(parts))

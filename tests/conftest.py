@@ -17,6 +17,10 @@ os.environ["XLA_FLAGS"] = " ".join(
 import jax
 import pytest
 
+# Two CPU devices for the data-parallel tests (`nas.parallel`); every other test runs on the
+# first. Set before JAX starts its backend.
+jax.config.update("jax_num_cpu_devices", 2)
+
 from nas.space import Cell, Node, SearchSpace, Skeleton
 from search_spaces import SPACES
 
