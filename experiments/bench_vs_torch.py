@@ -32,7 +32,9 @@ on digits (`nas.allocator`, ``python -m experiments.bench_allocator``).
 Options: ``--set scan_cells=true`` builds the supernet with each stage's cells scanned (one
 compiled cell per stage, `nas.supernet.Network`); ``--set branching=select`` has its edges run
 every op and keep the chosen one, with no conditional (`nas.cells`; for GPUs);
-``--set datasets=digits`` runs one dataset;
+``--set devices=2`` trains our sides data-parallel over two devices (two CPU devices on a
+CPU, each normalising with its half-batch's statistics: `nas.parallel`; PyTorch keeps its
+threads on one batch); ``--set datasets=digits`` runs one dataset;
 ``--set compile_cache=DIR`` keeps JAX's compiled programs in DIR (`nas.compile_cache`, as a
 search does by default; ``none`` keeps none; JAX's own setting where it is not given, no cache
 unless ``$JAX_COMPILATION_CACHE_DIR`` is set): a second run with the same DIR measures a
@@ -61,6 +63,7 @@ from experiments.torch_child import TorchChild, accuracy, make_optimizer, train_
 from nas import compile_cache
 from nas.data import BatchStream, Dataset, load_digits, synthetic_cifar
 from nas.evaluators import SharedWeightsEvaluator
+from nas.parallel import use_cpu_devices
 from nas.supernet import child_net
 from nas.train import TrainConfig, Trainer
 from search_spaces import nb201
@@ -84,6 +87,7 @@ class Config:
     branching: str = "switch"  # the supernet's `branching`: "switch" or "select" (`nas.cells`)
     datasets: tuple[str, ...] = ("digits", "cifar_shaped")
     compile_cache: str = ""  # a folder for JAX's persistent compilation cache, or none
+    devices: int = 1  # our sides' data-parallel devices (`TrainConfig.devices`)
 
 
 QUICK = Config(
@@ -113,6 +117,11 @@ class Side:
         score = evaluate()
         self.seconds.append(time.perf_counter() - start)
         self.accuracy.append(score)
+
+
+def _train_config(config: Config) -> TrainConfig:
+    """Our sides' training settings (PyTorch's `make_optimizer` reads the same ones)."""
+    return TrainConfig(batch_size=config.batch_size, devices=config.devices)
 
 
 def _nchw(x: np.ndarray) -> np.ndarray:
@@ -167,7 +176,7 @@ def supernet_evaluator(space, data: Dataset, config: Config, steps: int):
         data,
         train_steps=steps,
         warmup_steps=0,
-        config=TrainConfig(batch_size=config.batch_size),
+        config=_train_config(config),
         planned_evaluations=config.n_archs,
         seed=config.seed,
         score_samples=config.val_samples,
@@ -179,7 +188,7 @@ def supernet_evaluator(space, data: Dataset, config: Config, steps: int):
 
 def child_evaluator(space, data: Dataset, config: Config, steps: int) -> Evaluate:
     """Our fixed child net per architecture, one jit each: `steps` steps, then its accuracy."""
-    train, n = TrainConfig(batch_size=config.batch_size), config.val_samples
+    train, n = _train_config(config), config.val_samples
     stream = BatchStream(data.x_train, data.y_train, config.batch_size, seed=config.seed)
 
     def evaluate(i: int, arch) -> float:
@@ -193,7 +202,7 @@ def child_evaluator(space, data: Dataset, config: Config, steps: int) -> Evaluat
 
 def step_times(space, data: Dataset, archs, config: Config, shared) -> dict:
     """Median train step of each side, mean over `archs`, on one fixed batch."""
-    train, device = TrainConfig(batch_size=config.batch_size), torch_device(config)
+    train, device = _train_config(config), torch_device(config)
     x, y = data.x_train[: config.batch_size], data.y_train[: config.batch_size]
     tx = torch.from_numpy(_nchw(x)).to(device)
     ty = torch.from_numpy(y.astype(np.int64)).to(device)
@@ -294,6 +303,7 @@ def run(config: Config) -> dict:
             f"n_archs={config.n_archs}, step_archs={config.step_archs}: expected n_archs >= 2 "
             f"(a figure leaves the first out) and 1 <= step_archs <= n_archs"
         )
+    use_cpu_devices(config.devices)  # before JAX starts its backend
     cache = jax.config.jax_compilation_cache_dir  # JAX's own setting, unless one is given
     if config.compile_cache:
         cache = compile_cache.enable(config.compile_cache)
@@ -318,6 +328,7 @@ def run(config: Config) -> dict:
         "allocator": os.environ.get("LD_PRELOAD") or "malloc",  # both sides' (`nas.allocator`)
         "scan_cells": config.scan_cells,
         "branching": config.branching,
+        "devices": config.devices,
         "compile_cache": cache,  # a folder, or None: every program compiled here
         "compile_cache_entries_before": _entries(cache),
     }

@@ -125,6 +125,12 @@ def _parser() -> argparse.ArgumentParser:
         )
     retrain.add_argument("--batch-size", type=int, default=train.batch_size)
     retrain.add_argument(
+        "--devices",
+        type=int,
+        default=train.devices,
+        help="local devices each batch is split across (on a CPU, that many CPU devices)",
+    )
+    retrain.add_argument(
         "--augment",
         choices=AUGMENTATIONS,
         default=defaults.augment,
@@ -218,7 +224,10 @@ def _report(args) -> int:
 
 def _retrain(args) -> int:
     from nas.data import load_dataset
+    from nas.parallel import use_cpu_devices
     from nas.retrain import retrain, retrain_source
+
+    use_cpu_devices(args.devices)  # before JAX starts its backend
 
     space, arch, dataset = retrain_source(
         args.source, rank=args.rank, channels=args.channels, cells=args.cells
@@ -232,6 +241,7 @@ def _retrain(args) -> int:
         weight_decay=args.weight_decay,
         schedule=args.schedule,
         batch_size=args.batch_size,
+        devices=args.devices,
     )
     config = RetrainConfig(
         epochs=args.epochs,

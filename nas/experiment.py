@@ -14,6 +14,7 @@ from nas.checkpoint import Checkpoints
 from nas.config import SearchConfig, check_options
 from nas.data import DATASETS, load_dataset
 from nas.evaluators import SharedWeightsEvaluator, StandaloneEvaluator
+from nas.parallel import use_cpu_devices
 from nas.rundir import RunDir, read_json
 from nas.search import Record, Resume, Tell, search, top
 from nas.space import SearchSpace, load_space
@@ -44,6 +45,7 @@ def make_evaluator(
         learning_rate=config.learning_rate,
         weight_decay=config.weight_decay,
         batch_size=config.batch_size,
+        devices=config.devices,
     )
     if config.evaluator == "standalone":
         return StandaloneEvaluator(
@@ -137,6 +139,7 @@ def read_config(run_dir) -> SearchConfig:
 
 def _run(config: SearchConfig, *, overwrite: bool, progress: bool, resume: bool):
     compile_cache.enable(config.compile_cache)  # before anything compiles
+    use_cpu_devices(config.devices)  # before JAX starts its backend
     space = load_space(config.space, channels=config.channels, cells_per_stage=config.cells)
     run_dir = RunDir(config.out, dataclasses.asdict(config), overwrite=overwrite, resume=resume)
     strategy = make_strategy(config, space)

@@ -29,14 +29,16 @@ AXIS = "data"
 
 
 def use_cpu_devices(n: int) -> None:
-    """Has JAX's CPU backend make `n` devices (one by default), for ``devices=n`` on a CPU.
+    """Has JAX's CPU backend make `n` devices, for ``devices=n`` on a CPU (nothing for one).
 
     Call it before JAX runs anything in the process; it does not change the devices of other
     backends (a GPU's)."""
+    if n <= 1:
+        return
     try:
         jax.config.update("jax_num_cpu_devices", n)
     except RuntimeError as err:  # the backend has started
-        if n > 1 and len(jax.devices("cpu")) < n:
+        if len(jax.devices("cpu")) < n:
             raise RuntimeError(
                 f"devices={n}: JAX's CPU backend has already started with "
                 f"{len(jax.devices('cpu'))} device(s); make the devices before JAX runs "

@@ -17,12 +17,12 @@ os.environ["XLA_FLAGS"] = " ".join(
 import jax
 import pytest
 
+from nas.space import Cell, Node, SearchSpace, Skeleton
+from search_spaces import SPACES
+
 # Two CPU devices for the data-parallel tests (`nas.parallel`); every other test runs on the
 # first. Set before JAX starts its backend.
 jax.config.update("jax_num_cpu_devices", 2)
-
-from nas.space import Cell, Node, SearchSpace, Skeleton
-from search_spaces import SPACES
 
 # matplotlib's font cache lives in the user's home by default, shared by every environment on
 # the machine; one built by an environment since deleted names font files that are gone.

@@ -137,3 +137,14 @@ def test_evaluator_options_reach_the_search(tmp_path):
     assert (saved["warmup_sampling"], saved["score_by"]) == ("uniform", "loss")
     evals = [e for e in map(json.loads, (out / "events.jsonl").open()) if e["event"] == "eval"]
     assert len(evals) == 2 and all(e["score"] < 0 for e in evals)  # negative losses
+
+
+def test_a_search_splits_its_batches_across_devices(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["search", "--strategy", "random", "--budget", "2", "--out", str(out), *TINY]
+    assert main([*args, "--devices", "2", "--batch-size", "16"]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["devices"], saved["batch_size"]) == (2, 16)
+    assert json.loads((out / "results.json").read_text())["evaluations"] == 2
+    assert main([*args, "--devices", "3", "--overwrite"]) == 2
+    assert "batch_size 32 does not split into devices=3" in capsys.readouterr().err

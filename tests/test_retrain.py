@@ -103,10 +103,11 @@ def test_nas_retrain_trains_a_runs_best_architecture(tmp_path, capsys):
     (run / "results.json").write_text(json.dumps({"space": "nb201", "top": top}))
     flags = ["--rank", "2", "--channels", "4", "--cells", "1", "--epochs", "2", "--no-progress"]
 
-    assert main(["retrain", str(run), *flags]) == 0
+    assert main(["retrain", str(run), *flags, "--devices", "2"]) == 0
 
     metrics = json.loads((run / "retrain" / "metrics.json").read_text())
     assert metrics["config"]["epochs"] == 2 and len(metrics["runs"]) == 1
+    assert metrics["config"]["train"]["devices"] == 2  # batches split across two devices
     assert "seed 0: test accuracy" in capsys.readouterr().out
     assert (run / "retrain" / "seed0" / "weights.msgpack").stat().st_size > 0
 

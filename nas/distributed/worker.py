@@ -30,6 +30,7 @@ from nas.data import BatchStream, load_dataset
 from nas.evaluators import EvalResult, SharedWeightsEvaluator
 from nas.evaluators.base import Timer
 from nas.executor import evaluate_safely
+from nas.parallel import use_cpu_devices
 from nas.space import load_space
 
 
@@ -61,6 +62,7 @@ class EvalWorker:
     ):
         start = time.perf_counter()
         compile_cache.enable(cache_dir)
+        use_cpu_devices(config.devices)  # before JAX starts its backend in this process
         if make_evaluator is None:
             from nas.experiment import make_evaluator
         self.config, self._store_name, self._store = config, store, None
