@@ -145,6 +145,22 @@ def test_the_final_weights_are_checkpointed_and_load_as_a_supernet(finished, tmp
     assert load_supernet(standalone) is None
 
 
+def test_a_data_parallel_search_resumes_to_the_same_weights(tmp_path):
+    options = {**OPTIONS, "devices": 2, "budget": 6}
+    finished, out = tmp_path / "finished", tmp_path / "run"
+    run_search(SearchConfig(**options, out=str(finished)), progress=False)
+    shutil.copytree(finished, out)
+    shutil.rmtree(out / "checkpoints" / "6")
+    resume_search(out, progress=False)  # replays from the checkpoint after 3 evaluations
+
+    assert evaluations(out) == evaluations(finished)
+    leaves = jax.tree.leaves(nnx.state(load_supernet(finished)))
+    again = jax.tree.leaves(nnx.state(load_supernet(out)))
+    assert len(leaves) == len(again) > 0
+    for a, b in zip(leaves, again):
+        np.testing.assert_array_equal(a, b)
+
+
 class Died(Exception):
     """The driver of a search dying (a kill, a lost machine)."""
 
