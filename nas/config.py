@@ -83,7 +83,8 @@ class SearchConfig:
         1,
         "local devices each training batch is split across (data parallelism, batch norm per "
         "device's share); on a CPU that many CPU devices (nb201 train steps 16-33% faster "
-        "with 2 on 2 cores)",
+        "with 2 on 2 cores; best with --scan-cells: the unscanned digits supernet's split "
+        "step compiles in 22 s against 13 s)",
     )
     weight_decay: float = _opt(3e-4, "weight decay")
     population: int = _opt(20, "evolution: population size")
