@@ -15,6 +15,10 @@ The CPU's devices must exist before JAX starts its backend: `use_cpu_devices`.
 
 One all-reduce of every gradient, flattened together: XLA-CPU's in-process all-reduce costs
 tens of microseconds each, and one per parameter (189 in that supernet) made its step 46.7 ms.
+
+The split program compiles slower: that supernet's train step in 21-22 s against 13 s (XLA's
+SPMD partitioner took 2 s, code generation most of the rest), the same with scanned cells
+(`Network`'s ``scan_cells``) 5.25 against 4.70 s on 32x32x3.
 """
 
 from __future__ import annotations
