@@ -20,6 +20,7 @@ import optax
 from flax import nnx
 
 from nas.parallel import data_parallel, device_mesh, mean_over_devices, replicated, split
+from nas.schedule import scale_by_cosine
 from nas.xla_options import compiler_options
 
 OPTIMIZERS = ("sgd", "adam")
@@ -68,21 +69,21 @@ class TrainConfig:
 
 
 @functools.lru_cache(maxsize=64)
-def make_optimizer(config: TrainConfig, total_steps: int) -> optax.GradientTransformation:
+def make_optimizer(config: TrainConfig) -> optax.GradientTransformationExtraArgs:
     """Clipping, weight decay and SGD or Adam under the configured schedule.
 
-    Equal arguments give the same (stateless) transformation, so that jitted steps that close
-    over it can be shared.
+    Its update takes the steps a cosine schedule spans as the extra argument ``total_steps``
+    (`nas.schedule`), so that one compiled step serves any number of steps. Equal configs give
+    the same (stateless) transformation, so that jitted steps that close over it can be shared.
     """
     lr = config.learning_rate
-    if config.schedule == "cosine":
-        lr = optax.cosine_decay_schedule(lr, max(total_steps, 1))
-    if config.optimizer == "sgd":
-        opt = optax.sgd(lr, momentum=config.momentum, nesterov=True)
+    scale = scale_by_cosine(lr) if config.schedule == "cosine" else optax.scale_by_learning_rate(lr)
+    if config.optimizer == "sgd":  # optax.sgd and optax.adam, with the schedule above
+        direction = optax.trace(decay=config.momentum, nesterov=True)
     else:
-        opt = optax.adam(lr)
+        direction = optax.scale_by_adam()
     parts = [optax.clip_by_global_norm(config.grad_clip)] if config.grad_clip > 0 else []
-    parts += [optax.add_decayed_weights(config.weight_decay), opt]
+    parts += [optax.add_decayed_weights(config.weight_decay), optax.chain(direction, scale)]
     return optax.chain(*parts)
 
 
@@ -90,7 +91,7 @@ def cross_entropy(logits, labels):
     return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
-def _train_step(graphdef, tx, defs, parallel, leaves, x, y, arch):
+def _train_step(graphdef, tx, defs, parallel, leaves, x, y, arch, total_steps):
     params, opt_state = (jax.tree.unflatten(d, s) for d, s in zip(defs, leaves, strict=True))
 
     def loss_fn(p):
@@ -99,7 +100,7 @@ def _train_step(graphdef, tx, defs, parallel, leaves, x, y, arch):
     loss, grads = jax.value_and_grad(loss_fn)(params)
     if parallel:
         loss, grads = mean_over_devices((loss, grads))
-    updates, opt_state = tx.update(grads, opt_state, params)
+    updates, opt_state = tx.update(grads, opt_state, params, total_steps=total_steps)
     return (jax.tree.leaves(optax.apply_updates(params, updates)), jax.tree.leaves(opt_state)), loss
 
 
@@ -161,7 +162,7 @@ class Trainer:
 
     def __init__(self, model: nnx.Module, config: TrainConfig, total_steps: int):
         self.graphdef, params = nnx.split(model)
-        self.config, self.tx = config, make_optimizer(config, total_steps)
+        self.config, self.tx = config, make_optimizer(config)
         opt_state = jax.jit(self.tx.init)(params)  # one compile, not one per parameter shape
         self._defs = (jax.tree.structure(params), jax.tree.structure(opt_state))
         # With several devices, the leaves are copies on each and the batches split across
@@ -171,6 +172,8 @@ class Trainer:
             self._placed(jax.tree.leaves(params)),
             self._placed(jax.tree.leaves(opt_state)),
         )
+        # An argument of every step, not a constant of the compiled program (`nas.schedule`).
+        self._total_steps = self._placed([jnp.asarray(total_steps, jnp.float32)])[0]
         self.compiler_options = compiler_options(getattr(model, "input_shape", None))
         self._train, self._eval, self._predict = _jitted_steps(
             self.graphdef, self.tx, self._defs, self.compiler_options, config.devices
@@ -229,7 +232,7 @@ class Trainer:
                     f"devices={self.config.devices} equal shares"
                 )
             x, y = jax.device_put((x, y), split(self._mesh))
-        self._leaves, loss = self._train(self._leaves, x, y, arch)
+        self._leaves, loss = self._train(self._leaves, x, y, arch, self._total_steps)
         return loss
 
     def compile(self, x, y, arch=None) -> None:

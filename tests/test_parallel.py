@@ -36,7 +36,7 @@ def _half_batch_step(trainer):
             return sum(cross_entropy(net(xh, arch), yh) for xh, yh in halves) / 2
 
         loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = trainer.tx.update(grads, opt_state, params)
+        updates, opt_state = trainer.tx.update(grads, opt_state, params, total_steps=10)
         params = optax.apply_updates(params, updates)
         return (jax.tree.leaves(params), jax.tree.leaves(opt_state)), loss
 

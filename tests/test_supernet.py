@@ -215,7 +215,10 @@ def test_trainers_of_equal_child_nets_share_their_compiled_steps_but_not_their_s
     other = Trainer(child_net(space, b, SHAPE, 10, seed=0), config, 100)
     assert second._train is first._train and second._eval is first._eval
     assert other._train is not first._train
-    assert Trainer(child_net(space, a, SHAPE, 10), config, 50)._train is not first._train
+    # The steps a schedule plans are an argument of the step (`nas.schedule`), not compiled in.
+    assert Trainer(child_net(space, a, SHAPE, 10), config, 50)._train is first._train
+    faster = TrainConfig(batch_size=8, learning_rate=0.1)
+    assert Trainer(child_net(space, a, SHAPE, 10), faster, 100)._train is not first._train
     losses = [float(t.train_step(x, y)) for t in (first, second)]
     assert losses[0] != losses[1]  # each its own weights
     trained = jax.tree.leaves(first.params)
