@@ -1,8 +1,9 @@
 """JAX's persistent compilation cache: where a search keeps the programs XLA compiled for it.
 
 A search compiles its supernet's train and eval steps once. With the cache on, the next
-search of the same network on the same data shapes (another strategy or seed, a resume, a
-restarted Ray worker) loads them from disk instead: on the 2-core CPU, the first of
+search of the same network on the same data shapes and training settings (another strategy,
+seed or budget, a resume, a restarted Ray worker: the schedule's length is an argument of the
+step, `nas.schedule`) loads them from disk instead: on the 2-core CPU, the first of
 `experiments.bench_vs_torch`'s nb201 architectures took 6.0 s instead of 13.9 s on digits and
 4.0 s instead of 11.5 s on 32x32x3 (``--set compile_cache=DIR``, run twice). JAX still traces
 the steps, since its cache key is the traced program; XLA's compile is what the cache saves.
