@@ -1,10 +1,10 @@
 """A cosine learning rate whose length is an argument of the update, not a compiled constant.
 
-`optax.cosine_decay_schedule` bakes its number of steps into the program as a constant, so two
-searches that differ only in their budget, warm-up or steps per evaluation compiled different
-train steps, and the persistent compilation cache (`nas.compile_cache`) missed. Here the number
-of steps reaches `scale_by_cosine`'s update as the extra argument ``total_steps`` (`Trainer`
-passes it at every step), and one compiled step serves every plan.
+`optax.cosine_decay_schedule` bakes its number of steps into the program as a constant: two
+searches that differ only in their budget, warm-up or steps per evaluation would compile
+different train steps, and the persistent compilation cache (`nas.compile_cache`) would miss.
+Here the number of steps reaches `scale_by_cosine`'s update as the extra argument
+``total_steps`` (`Trainer` passes it at every step), and one compiled step serves every plan.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@
 and one eval step. For the supernet the architecture is an argument of both steps, so every
 architecture reuses the same compiled code; for a child net it is None. Trainers of equal
 graphs (the seeds of one retrained architecture) with equal optimizers share their compiled
-steps.
+steps, whatever number of steps their schedules plan (an argument of the step,
+`nas.schedule`).
 """
 
 from __future__ import annotations
