@@ -71,9 +71,13 @@ def replicated(mesh: Mesh) -> NamedSharding:
     return NamedSharding(mesh, P())
 
 
-def split(mesh: Mesh) -> NamedSharding:
-    """Equal shares of the leading (batch) axis, one per device of `mesh`."""
-    return NamedSharding(mesh, P(AXIS))
+def split(mesh: Mesh, axis: int = 0) -> NamedSharding:
+    """Equal shares of the (batch) axis `axis`, one per device of `mesh`."""
+    return NamedSharding(mesh, _split_spec(axis))
+
+
+def _split_spec(axis: int) -> P:
+    return P(*[None] * axis, AXIS)
 
 
 def mean_over_devices(tree):
@@ -82,15 +86,15 @@ def mean_over_devices(tree):
     return unravel(jax.lax.pmean(flat, AXIS))
 
 
-def data_parallel(step, mesh: Mesh, n_replicated: int, n_split: int):
+def data_parallel(step, mesh: Mesh, n_replicated: int, n_split: int, split_axis: int = 0):
     """`step` run on every device of `mesh`: its first `n_replicated` arguments the same on
-    each (and its results), the next `n_split` split along their leading axis, any others
-    (a traced architecture) the same on each."""
+    each (and its results), the next `n_split` split along their axis `split_axis` (the batch
+    axis), any others (a traced architecture) the same on each."""
 
     def specs(*args):
         return (
             (P(),) * n_replicated
-            + (P(AXIS),) * n_split
+            + (_split_spec(split_axis),) * n_split
             + (P(),) * (len(args) - n_replicated - n_split)
         )
 

@@ -105,6 +105,22 @@ def _train_step(graphdef, tx, defs, parallel, leaves, x, y, arch, total_steps):
     return (jax.tree.leaves(optax.apply_updates(params, updates)), jax.tree.leaves(opt_state)), loss
 
 
+def _train_loop(graphdef, tx, defs, parallel, leaves, xs, ys, archs, count, total_steps):
+    """`_train_step` on each of the first `count` batches of `xs`, `ys` in turn (the rest pad a
+    call to its compiled length), with the architecture ``archs[i]`` (None for a child net);
+    returns the leaves and the losses, NaN past `count`."""
+
+    def step(i, carry):
+        leaves, losses = carry
+        arch = None if archs is None else archs[i]
+        args = (leaves, xs[i], ys[i], arch, total_steps)
+        leaves, loss = _train_step(graphdef, tx, defs, parallel, *args)
+        return leaves, losses.at[i].set(loss)
+
+    losses = jnp.full(xs.shape[0], jnp.nan, jnp.float32)
+    return jax.lax.fori_loop(0, count, step, (leaves, losses))
+
+
 def _eval_step(graphdef, params_def, leaves, x, y, arch):
     logits = nnx.merge(graphdef, jax.tree.unflatten(params_def, leaves))(x, arch)
     return jnp.sum(jnp.argmax(logits, -1) == y), cross_entropy(logits, y) * y.shape[0]
@@ -115,10 +131,13 @@ def _predict_step(graphdef, params_def, leaves, x, arch):
 
 
 @functools.lru_cache(maxsize=32)
-def _shared_train_step(graphdef, tx, defs, options, devices):
-    step = partial(_train_step, graphdef, tx, defs, devices > 1)
+def _shared_train_step(graphdef, tx, defs, options, devices, loop):
+    """The jitted train step, or with `loop` the jitted `_train_loop` (batches stacked along
+    a leading axis, so the batch axis is the second)."""
+    step = partial(_train_loop if loop else _train_step, graphdef, tx, defs, devices > 1)
     if devices > 1:
-        step = data_parallel(step, device_mesh(devices), n_replicated=1, n_split=2)
+        mesh = device_mesh(devices)
+        step = data_parallel(step, mesh, n_replicated=1, n_split=2, split_axis=int(loop))
     return jax.jit(step, compiler_options=dict(options))
 
 
@@ -132,17 +151,21 @@ def _shared_eval_steps(graphdef, params_def, options):
 
 
 def _jitted_steps(graphdef, tx, defs, options, devices):
-    """The jitted (train, eval, predict) steps of `graphdef` with `tx`, over flat leaves of
-    the trees `defs` (parameters, optimizer state), compiled with the XLA `options`, the train
-    step data-parallel over `devices`: those of an equal graph, optimizer, options and devices
-    if any were made, else new ones (always new for a graph that cannot be hashed, as one with
-    a mutable static attribute)."""
+    """The jitted (train, train loop, eval, predict) steps of `graphdef` with `tx`, over flat
+    leaves of the trees `defs` (parameters, optimizer state), compiled with the XLA `options`,
+    the train steps data-parallel over `devices`: those of an equal graph, optimizer, options
+    and devices if any were made, else new ones (always new for a graph that cannot be hashed,
+    as one with a mutable static attribute)."""
     try:
         hash((graphdef, defs))
         train, evals = _shared_train_step, _shared_eval_steps
     except TypeError:
         train, evals = _shared_train_step.__wrapped__, _shared_eval_steps.__wrapped__
-    return train(graphdef, tx, defs, options, devices), *evals(graphdef, defs[0], options)
+    return (
+        train(graphdef, tx, defs, options, devices, False),
+        train(graphdef, tx, defs, options, devices, True),
+        *evals(graphdef, defs[0], options),
+    )
 
 
 class Trainer:
@@ -155,15 +178,26 @@ class Trainer:
     supernet step on digits, whose 189 parameters and their momenta make 378). `params` and
     `opt_state` give and take the trees.
 
+    `train_steps` runs several steps in one call of a compiled loop: a search's evaluation
+    steps pay JAX's dispatch, and the creation of a result array per parameter and per
+    optimizer state leaf, once rather than at every step (`experiments.bench_supernet`).
+
     Args:
       model: the NNX network; its parameters are taken over by the trainer.
       config: how to train.
       total_steps: the steps the schedule plans for.
+      steps_per_call: the steps each call of `train_steps`'s compiled loop runs (the length
+        it is compiled for); 1 runs `train_step` in turn.
     """
 
-    def __init__(self, model: nnx.Module, config: TrainConfig, total_steps: int):
+    def __init__(
+        self, model: nnx.Module, config: TrainConfig, total_steps: int, *, steps_per_call=1
+    ):
+        if steps_per_call < 1:
+            raise ValueError(f"Trainer: steps_per_call={steps_per_call}; expected at least 1")
         self.graphdef, params = nnx.split(model)
         self.config, self.tx = config, make_optimizer(config)
+        self.steps_per_call = steps_per_call
         opt_state = jax.jit(self.tx.init)(params)  # one compile, not one per parameter shape
         self._defs = (jax.tree.structure(params), jax.tree.structure(opt_state))
         # With several devices, the leaves are copies on each and the batches split across
@@ -176,7 +210,7 @@ class Trainer:
         # An argument of every step, not a constant of the compiled program (`nas.schedule`).
         self._total_steps = self._placed([jnp.asarray(total_steps, jnp.float32)])[0]
         self.compiler_options = compiler_options(getattr(model, "input_shape", None))
-        self._train, self._eval, self._predict = _jitted_steps(
+        self._train, self._train_loop, self._eval, self._predict = _jitted_steps(
             self.graphdef, self.tx, self._defs, self.compiler_options, config.devices
         )
 
@@ -226,20 +260,53 @@ class Trainer:
 
     def train_step(self, x, y, arch=None) -> jax.Array:
         """One optimizer step on the batch (x, y); returns the loss before the step."""
-        if self._mesh is not None:
-            if len(x) % self.config.devices:
-                raise ValueError(
-                    f"Trainer.train_step: a batch of {len(x)} does not split into "
-                    f"devices={self.config.devices} equal shares"
-                )
-            x, y = jax.device_put((x, y), split(self._mesh))
+        x, y = self._split_batch((x, y), len(x), 0, "train_step")
         self._leaves, loss = self._train(self._leaves, x, y, arch, self._total_steps)
         return loss
 
+    def train_steps(self, xs, ys, arch=None) -> jax.Array:
+        """One optimizer step on each batch of `xs`, `ys` (host arrays, batches stacked along
+        a leading axis), in calls of `steps_per_call` steps, the last one padded; returns
+        the losses before each step.
+
+        `arch` is None for a child net; for the supernet, one architecture for every step
+        or one per step (shape ``(len(xs), n)``).
+        """
+        xs, ys = np.asarray(xs), np.asarray(ys)
+        archs = None if arch is None else np.asarray(arch)
+        if archs is not None and archs.ndim == 1:
+            archs = np.broadcast_to(archs, (len(xs), len(archs)))
+        k = self.steps_per_call
+        if k == 1:
+            return jnp.stack([self.train_step(*_row((xs, ys, archs), i)) for i in range(len(xs))])
+        losses = []
+        for start in range(0, len(xs), k):
+            count = min(k, len(xs) - start)
+            chunk = _padded(_rows((xs, ys, archs), start, count), k)
+            batches = self._split_batch(chunk[:2], xs.shape[1], 1, "train_steps")
+            self._leaves, loss = self._train_loop(
+                self._leaves, *batches, chunk[2], np.int32(count), self._total_steps
+            )
+            losses.append(loss if count == k else loss[:count])
+        return losses[0] if len(losses) == 1 else jnp.concatenate(losses)
+
+    def _split_batch(self, arrays, batch: int, axis: int, name: str):
+        """`arrays` split along their batch `axis` across a data-parallel trainer's devices
+        (as they are, else)."""
+        if self._mesh is None:
+            return arrays
+        if batch % self.config.devices:
+            raise ValueError(
+                f"Trainer.{name}: a batch of {batch} does not split into "
+                f"devices={self.config.devices} equal shares"
+            )
+        return jax.device_put(arrays, split(self._mesh, axis))
+
     def compile(self, x, y, arch=None) -> None:
-        """Compiles the train step for batches shaped like (x, y); the state is left unchanged."""
-        before = self._leaves
-        jax.block_until_ready(self.train_step(x, y, arch))
+        """Compiles the train step that `train_steps` calls, for batches shaped like (x, y);
+        the state is left unchanged."""
+        before, k = self._leaves, self.steps_per_call
+        jax.block_until_ready(self.train_steps(np.stack([x] * k), np.stack([y] * k), arch))
         self._leaves = before
 
     def evaluate(self, x, y, arch=None, *, batch_size: int = 512) -> tuple[float, float]:
@@ -260,3 +327,21 @@ class Trainer:
             for start in range(0, len(x), batch_size)
         ]
         return np.concatenate(jax.device_get(parts))
+
+
+def _rows(arrays, start: int, count: int) -> tuple:
+    """Rows ``start:start + count`` of each array (None stays None)."""
+    return tuple(None if a is None else a[start : start + count] for a in arrays)
+
+
+def _row(arrays, i: int) -> tuple:
+    return tuple(None if a is None else a[i] for a in arrays)
+
+
+def _padded(arrays, length: int) -> tuple:
+    """Each array padded with zero rows to `length` rows (None stays None)."""
+    return tuple(a if a is None or len(a) == length else _pad(a, length) for a in arrays)
+
+
+def _pad(a, length: int):
+    return np.concatenate([a, np.zeros((length - len(a), *a.shape[1:]), a.dtype)])

@@ -66,6 +66,22 @@ def test_two_devices_train_as_half_batches_with_their_own_batch_norm(setup):
     assert float(whole.train_step(x, y, arch)) != pytest.approx(float(losses[0]), rel=1e-3)
 
 
+def test_two_devices_train_a_loop_of_steps_as_one_step_at_a_time(setup):
+    data, space, arch = setup
+    xs, ys = data.x_train[:48].reshape(3, 16, 8, 8, 1), data.y_train[:48].reshape(3, 16)
+    config = TrainConfig(devices=2)
+    one, loop = (
+        Trainer(supernet(space, data.input_shape, data.num_classes), config, 10, steps_per_call=k)
+        for k in (1, 2)
+    )
+    expected = [float(one.train_step(x, y, arch)) for x, y in zip(xs, ys)]
+    np.testing.assert_allclose(loop.train_steps(xs, ys, arch), expected, rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(loop.params), jax.tree.leaves(one.params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="train_steps: a batch of 7 does not split"):
+        loop.train_steps(xs[:, :7], ys[:, :7], arch)
+
+
 def test_a_data_parallel_trainer_gives_first_device_trees_and_takes_any(setup):
     data, space, arch = setup
     net = child_net(space, arch, data.input_shape, data.num_classes)

@@ -137,14 +137,14 @@ def test_a_diverging_child_does_not_poison_the_shared_weights(space, digits):
     arch = np.array([3, 3, 3, 3, 3, 3], np.int32)
     evaluator.evaluate(arch)
     before = evaluator.trainer.params
-    trainer_step = evaluator.trainer.train_step
+    trainer_steps = evaluator.trainer.train_steps
 
-    def diverge(x, y, arch):
-        trainer_step(x, y, arch)
+    def diverge(xs, ys, arch):
+        trainer_steps(xs, ys, arch)
         evaluator.trainer.params = jax.tree.map(lambda p: p * np.nan, evaluator.trainer.params)
-        return jnp.asarray(np.nan)
+        return jnp.full(len(xs), np.nan)
 
-    evaluator.trainer.train_step = diverge
+    evaluator.trainer.train_steps = diverge
     result = evaluator.evaluate(arch)
     assert not result.ok and "training loss nan" in result.error
     for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(evaluator.trainer.params)):

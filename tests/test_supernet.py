@@ -249,6 +249,52 @@ def test_a_trainer_gives_takes_and_restores_its_weights_as_trees():
         trainer.opt_state = trainer.params
 
 
+@pytest.mark.parametrize("steps_per_call", [1, 3])
+def test_train_steps_train_as_one_step_at_a_time(steps_per_call):
+    """Seven steps in calls of 3 (the last padded), one architecture per step, give the
+    losses and weights of seven `train_step` calls; a child net's likewise, with no arch."""
+    space = nb201(channels=4, cells_per_stage=1)
+    xs = np.asarray(images(7 * 8)).reshape(7, 8, *SHAPE)
+    ys = (np.arange(7 * 8) % 10).reshape(7, 8)
+    archs = np.asarray(space.sample(jax.random.key(4), 7))
+    config = TrainConfig(batch_size=8)
+    for arch in (archs, None):
+
+        def make(k, arch=arch):
+            net = (
+                supernet(space, SHAPE, 10)
+                if arch is not None
+                else child_net(space, archs[0], SHAPE, 10)
+            )
+            return Trainer(net, config, 100, steps_per_call=k)
+
+        one, many = make(1), make(steps_per_call)
+        expected = [
+            float(one.train_step(xs[i], ys[i], None if arch is None else arch[i])) for i in range(7)
+        ]
+        losses = many.train_steps(xs, ys, arch)
+        np.testing.assert_allclose(losses, expected, rtol=1e-5)
+        for u, v in zip(jax.tree.leaves(one.params), jax.tree.leaves(many.params), strict=True):
+            np.testing.assert_allclose(u, v, rtol=1e-4, atol=1e-6)
+
+
+def test_train_steps_take_one_architecture_for_every_step_and_compile_once():
+    space = nb201(channels=4, cells_per_stage=1)
+    xs = np.asarray(images(5 * 8)).reshape(5, 8, *SHAPE)
+    ys = (np.arange(5 * 8) % 10).reshape(5, 8)
+    a, b = np.asarray(space.sample(jax.random.key(5), 2))
+    trainer = Trainer(supernet(space, SHAPE, 10), TrainConfig(batch_size=8), 100, steps_per_call=2)
+    start = trainer.snapshot()
+    tiled = trainer.train_steps(xs, ys, np.stack([a] * 5))
+    trainer.restore(start)
+    with count_compiles() as compiles:
+        np.testing.assert_array_equal(trainer.train_steps(xs, ys, a), tiled)
+        assert trainer.train_steps(xs[:1], ys[:1], b).shape == (1,)
+    assert compiles.count == 0
+    with pytest.raises(ValueError, match="steps_per_call=0; expected at least 1"):
+        Trainer(supernet(space, SHAPE, 10), TrainConfig(batch_size=8), 100, steps_per_call=0)
+
+
 def test_supernet_needs_an_architecture_and_images():
     space = nb201(channels=4, cells_per_stage=1)
     with pytest.raises(ValueError, match="needs an architecture"):

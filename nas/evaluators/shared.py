@@ -24,6 +24,10 @@ from nas.train import TrainConfig, Trainer
 
 SCORES = ("accuracy", "loss")
 
+# The most train steps that one call of the trainer's compiled loop runs (`Trainer.train_steps`):
+# their batches are stacked and copied to the devices together.
+MAX_STEPS_PER_CALL = 50
+
 
 class SharedWeightsEvaluator:
     """Scores architectures with weights inherited from (and written back to) a supernet.
@@ -86,7 +90,7 @@ class SharedWeightsEvaluator:
             branching=branching,
         )
         total = warmup_steps + train_steps * planned_evaluations
-        self.trainer = Trainer(net, config, total)
+        self.trainer = Trainer(net, config, total, steps_per_call=steps_per_call(train_steps))
         self.stream = BatchStream(data.x_train, data.y_train, config.batch_size, seed=seed)
         self.warmed_up = False
         self.few_shot, self._shards, self._shard = few_shot, None, 0
@@ -98,18 +102,27 @@ class SharedWeightsEvaluator:
           on_step: called after each step (for a progress bar).
         """
         key = jax.random.key(self.seed)
-        archs = warmup_paths(self.space, key, self.warmup_steps, self.sampling)
-        losses, split = [], len(archs) // 2 if self.few_shot else -1
-        for i, arch in enumerate(archs):
-            if i == split:
-                self._split()
-            losses.append(self._step(arch))
-            if on_step is not None:
-                on_step()
-        if self.few_shot and self._shards is None:
+        archs = np.asarray(warmup_paths(self.space, key, self.warmup_steps, self.sampling))
+        half = len(archs) // 2 if self.few_shot else len(archs)
+        losses = self._train_runs([archs[:half]], on_step)
+        if self.few_shot:  # after half the warm-up, each path trains its own copy
             self._split()
+            losses += self._train_runs(_runs(archs[half:], self.copy_of), on_step)
         self.warmed_up = True
-        return float(np.mean(jax.device_get(losses))) if losses else float("nan")
+        losses = np.concatenate([np.zeros(0), *jax.device_get(losses)])
+        return float(np.mean(losses)) if len(losses) else float("nan")
+
+    def _train_runs(self, runs, on_step) -> list[jax.Array]:
+        """Trains each run of paths (all of one copy of the weights) in calls of the trainer's
+        loop; returns each call's losses (not waited for)."""
+        losses, k = [], self.trainer.steps_per_call
+        for run in runs:
+            for start in range(0, len(run), k):
+                losses.append(self._run(run[start : start + k]))
+                if on_step is not None:
+                    for _ in range(len(losses[-1])):
+                        on_step()
+        return losses
 
     def evaluate(self, arch) -> EvalResult:
         """Trains `arch`'s path for `train_steps` steps, then scores it on validation data."""
@@ -143,13 +156,23 @@ class SharedWeightsEvaluator:
         before = self.trainer.snapshot()
         return self._mean_loss(self._run_steps(arch, stream), before)
 
-    def _run_steps(self, arch, stream: BatchStream | None = None) -> list[jax.Array]:
+    def _run_steps(self, arch, stream: BatchStream | None = None) -> jax.Array:
         """Queues `arch`'s `train_steps` steps; returns their losses (not waited for)."""
-        return [self._step(arch, stream) for _ in range(self.train_steps)]
+        return self._run(np.tile(arch, (self.train_steps, 1)), stream)
 
-    def _mean_loss(self, losses: list[jax.Array], before: tuple) -> float:
+    def _run(self, archs: np.ndarray, stream: BatchStream | None = None) -> jax.Array:
+        """Queues one train step per architecture of `archs` (all trained by one copy of the
+        weights) on the next batches; returns their losses (not waited for)."""
+        if not len(archs):
+            return np.zeros(0, np.float32)
+        self._enter(archs[0])
+        stream = self.stream if stream is None else stream
+        xs, ys = (np.stack(part) for part in zip(*(stream.next() for _ in archs)))
+        return self.trainer.train_steps(xs, ys, archs)
+
+    def _mean_loss(self, losses: jax.Array, before: tuple) -> float:
         """The mean of `losses`; if it is not finite, puts back the `before` snapshot."""
-        loss = float(np.mean(jax.device_get(losses))) if losses else 0.0
+        loss = float(np.mean(jax.device_get(losses))) if len(losses) else 0.0
         if not np.isfinite(loss):
             # A diverging child must not poison the weights every other architecture shares.
             self.trainer.restore(before)
@@ -257,7 +280,20 @@ class SharedWeightsEvaluator:
         self._shard = self.copy_of(arch)
         self.trainer.params, self.trainer.opt_state = self._shards[self._shard]
 
-    def _step(self, arch, stream: BatchStream | None = None) -> jax.Array:
-        self._enter(arch)
-        x, y = (self.stream if stream is None else stream).next()
-        return self.trainer.train_step(x, y, arch)
+
+def steps_per_call(train_steps: int) -> int:
+    """The steps of the trainer's compiled loop for evaluations of `train_steps` steps: all of
+    them in one call, or in equal calls of at most `MAX_STEPS_PER_CALL`."""
+    calls = -(-max(train_steps, 1) // MAX_STEPS_PER_CALL)
+    return -(-max(train_steps, 1) // calls)
+
+
+def _runs(archs, key) -> list:
+    """`archs` cut into runs of consecutive architectures with equal ``key(arch)``."""
+    runs = []
+    for arch in archs:
+        if runs and key(arch) == key(runs[-1][0]):
+            runs[-1].append(arch)
+        else:
+            runs.append([arch])
+    return [np.stack(r) for r in runs]
