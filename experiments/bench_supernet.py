@@ -3,7 +3,9 @@
 Measures side by side in one process, on digits (8x8x1) and on CIFAR-shaped data (32x32x3):
 
 - ``step_ratio``: the supernet's train step time over the fixed child net's, for the same
-  architectures (median over steps, mean over architectures; target at most 1.1);
+  architectures (median over steps, mean over architectures; target at most 1.1), each step
+  its own call (``train_step``); ``loop_step_ratio`` the same for steps run as a search runs
+  them, ``train_steps`` steps to a call of `Trainer.train_steps`'s compiled loop (per step);
 - ``recompiles``: XLA compiles while `n_archs_compile` different architectures pass through
   the supernet's train and eval steps after the first (target 0);
 - ``speedup``: evaluations per second of shared-weights evaluation against one jit per
@@ -69,31 +71,39 @@ QUICK = Config(
 )
 
 
-def step_ratio(space, data: Dataset, config: Config) -> dict:
-    """Supernet step time over child step time, architecture by architecture."""
+def step_ratio(space, data: Dataset, config: Config, train_steps: int) -> dict:
+    """Supernet step time over child step time, architecture by architecture: a step a call,
+    and `train_steps` steps a call of the trainers' compiled loops."""
     train = TrainConfig(batch_size=config.batch_size)
     x, y = data.x_train[: config.batch_size], data.y_train[: config.batch_size]
-    net = Trainer(supernet(space, data.input_shape, data.num_classes), train, 1000)
+    xs, ys = np.stack([x] * train_steps), np.stack([y] * train_steps)
+
+    def trainer(net):
+        return Trainer(net, train, 1000, steps_per_call=train_steps)
+
+    net = trainer(supernet(space, data.input_shape, data.num_classes))
     archs = np.asarray(space.sample(jax.random.key(config.seed), config.n_archs_ratio))
-    super_ms, child_ms = [], []
+    ms = {"supernet": [], "child": [], "supernet_loop": [], "child_loop": []}
     for arch in archs:
-        child = Trainer(child_net(space, arch, data.input_shape, data.num_classes), train, 1000)
-        ms = median_ms(
-            {
-                "child": lambda child=child: child.train_step(x, y),
-                "supernet": lambda arch=arch: net.train_step(x, y, arch),
-            },
-            config.timed_steps,
-        )
-        child_ms.append(ms["child"])
-        super_ms.append(ms["supernet"])
-    ratios = np.array(super_ms) / np.array(child_ms)
-    return {
-        "supernet_step_ms": round(float(np.mean(super_ms)), 2),
-        "child_step_ms": round(float(np.mean(child_ms)), 2),
-        "step_ratio": round(float(np.mean(ratios)), 3),
-        "step_ratio_max": round(float(np.max(ratios)), 3),
-    }
+        child = trainer(child_net(space, arch, data.input_shape, data.num_classes))
+        steps = {
+            "child": lambda child=child: child.train_step(x, y),
+            "supernet": lambda arch=arch: net.train_step(x, y, arch),
+            "child_loop": lambda child=child: child.train_steps(xs, ys),
+            "supernet_loop": lambda arch=arch: net.train_steps(xs, ys, arch),
+        }
+        for name, t in median_ms(steps, config.timed_steps).items():
+            ms[name].append(t / train_steps if name.endswith("_loop") else t)
+    figures = {}
+    for loop, name in (("", "step_ratio"), ("_loop", "loop_step_ratio")):
+        ratios = np.array(ms[f"supernet{loop}"]) / np.array(ms[f"child{loop}"])
+        figures |= {
+            f"supernet{loop}_step_ms": round(float(np.mean(ms[f"supernet{loop}"])), 2),
+            f"child{loop}_step_ms": round(float(np.mean(ms[f"child{loop}"])), 2),
+            name: round(float(np.mean(ratios)), 3),
+            f"{name}_max": round(float(np.max(ratios)), 3),
+        }
+    return figures
 
 
 def recompiles(space, data: Dataset, config: Config) -> dict:
@@ -173,7 +183,7 @@ def run(config: Config) -> dict:
             "space": f"nb201(channels={config.channels}, cells_per_stage={cells})",
             "train_steps": train_steps,
         }
-        parts = ((step_ratio, ()), (recompiles, ()), (throughput, (train_steps,)))
+        parts = ((step_ratio, (train_steps,)), (recompiles, ()), (throughput, (train_steps,)))
         for part, extra in parts:  # each printed when done, so that a run cut short keeps it
             figures[name].update(part(space, data, config, *extra))
             print(name, figures[name], flush=True)

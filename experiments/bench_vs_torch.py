@@ -14,7 +14,9 @@ On digits (8x8x1, 5 cells a stage) and CIFAR-shaped data (32x32x3, 1 cell a stag
 - ``child_s``: for reference, our fixed child net, `child_net` and `Trainer`, one jit each;
 - ``speedup``: ``torch_s / supernet_s``, our throughput over PyTorch's (>= 1: we are at least
   as fast); ``speedup_after_first`` the same without the first architecture;
-- ``*_step_ms``: the median train step of each side over `step_archs` of the architectures.
+- ``*_step_ms``: the median train step of each side over `step_archs` of the architectures,
+  one step a call; ``supernet_loop_step_ms`` per step of the supernet's calls of
+  `Trainer.train_steps`, which its evaluations make (all of an architecture's steps a call).
 
 Device: both sides run on the same one, JAX's default backend (``device="auto"``): on a machine
 with a CUDA GPU that JAX sees, PyTorch runs on ``cuda`` too, and every timed region ends with a
@@ -201,12 +203,15 @@ def child_evaluator(space, data: Dataset, config: Config, steps: int) -> Evaluat
 
 
 def step_times(space, data: Dataset, archs, config: Config, shared) -> dict:
-    """Median train step of each side, mean over `archs`, on one fixed batch."""
+    """Median train step of each side, mean over `archs`, on one fixed batch; ``supernet_loop``
+    per step of the supernet's `train_steps` calls, as its evaluations run them."""
     train, device = _train_config(config), torch_device(config)
     x, y = data.x_train[: config.batch_size], data.y_train[: config.batch_size]
+    k = shared.trainer.steps_per_call
+    xs, ys = np.stack([x] * k), np.stack([y] * k)
     tx = torch.from_numpy(_nchw(x)).to(device)
     ty = torch.from_numpy(y.astype(np.int64)).to(device)
-    ms = {"torch": [], "supernet": [], "child": []}
+    ms = {"torch": [], "supernet": [], "supernet_loop": [], "child": []}
     for arch in archs:
         model = TorchChild(space, arch, data.input_shape, data.num_classes).to(device)
         opt, schedule = make_optimizer(model, train, config.timed_steps + 1)
@@ -219,10 +224,11 @@ def step_times(space, data: Dataset, archs, config: Config, shared) -> dict:
         steps = {
             "torch": torch_step,
             "supernet": lambda arch=arch: shared.trainer.train_step(x, y, arch),
+            "supernet_loop": lambda arch=arch: shared.trainer.train_steps(xs, ys, arch),
             "child": lambda child=child: child.train_step(x, y),
         }
         for side, t in median_ms(steps, config.timed_steps).items():
-            ms[side].append(t)
+            ms[side].append(t / k if side == "supernet_loop" else t)
         print("  train step ms:", {side: round(v[-1], 2) for side, v in ms.items()}, flush=True)
     return {f"{side}_step_ms": round(float(np.mean(v)), 2) for side, v in ms.items()}
 
@@ -275,6 +281,7 @@ ROWS = {
     "speedup_after_first": "PyTorch s / JAX supernet s without the first architecture",
     "torch_step_ms": "train step, PyTorch eager, ms",
     "supernet_step_ms": "train step, JAX supernet, ms",
+    "supernet_loop_step_ms": "train step, JAX supernet, in its evaluations' loop, ms",
     "child_step_ms": "train step, JAX fixed child net, ms",
     "torch_mean_accuracy": "mean validation accuracy, PyTorch eager",
     "supernet_mean_accuracy": "mean validation accuracy, JAX supernet",

@@ -29,7 +29,7 @@ from nas.metrics import classification_report
 from nas.rundir import read_json, write_json
 from nas.space import SearchSpace
 from nas.supernet import child_net
-from nas.train import TrainConfig, Trainer
+from nas.train import TrainConfig, Trainer, loop_length
 
 # Training accuracy per epoch is measured on at most this many training examples.
 TRAIN_EVAL_EXAMPLES = 10_000
@@ -117,7 +117,7 @@ def fit(space, arch, data: Dataset, config: RetrainConfig, seed: int, val, progr
     net = child_net(space, arch, data.input_shape, data.num_classes, seed=seed)
     batch = config.train.batch_size
     steps = max(len(data.x_train) // batch, 1)
-    trainer = Trainer(net, config.train, config.epochs * steps)
+    trainer = Trainer(net, config.train, config.epochs * steps, steps_per_call=loop_length(steps))
     stream = BatchStream(data.x_train, data.y_train, batch, seed=seed)
     shifts = np.random.default_rng([seed, 1])  # the augmentation's draws, apart from the order
     x_seen, y_seen = data.x_train[:TRAIN_EVAL_EXAMPLES], data.y_train[:TRAIN_EVAL_EXAMPLES]
@@ -125,10 +125,10 @@ def fit(space, arch, data: Dataset, config: RetrainConfig, seed: int, val, progr
     bar = tqdm(range(1, config.epochs + 1), desc=f"retrain seed {seed}", disable=not progress)
     for epoch in bar:
         losses = []
-        for _ in range(steps):
-            x, y = stream.next()
-            losses.append(trainer.train_step(augment(x, shifts, config.augment), y))
-        train_loss = float(np.mean(np.asarray(losses)))
+        for xs, ys in stream.chunks(steps, trainer.steps_per_call):
+            xs = np.stack([augment(x, shifts, config.augment) for x in xs])
+            losses.append(trainer.train_steps(xs, ys))
+        train_loss = float(np.mean(np.concatenate(losses)))
         train_accuracy, _ = trainer.evaluate(x_seen, y_seen)
         val_accuracy, val_loss = trainer.evaluate(*val)
         history.append(

@@ -25,6 +25,9 @@ from nas.schedule import scale_by_cosine
 from nas.xla_options import compiler_options
 
 OPTIMIZERS = ("sgd", "adam")
+# The most steps that one call of `Trainer.train_steps`'s compiled loop runs (`loop_length`):
+# their batches are stacked and copied to the devices together.
+MAX_STEPS_PER_CALL = 50
 SCHEDULES = ("cosine", "constant")
 
 
@@ -168,6 +171,13 @@ def _jitted_steps(graphdef, tx, defs, options, devices):
     )
 
 
+def loop_length(steps: int) -> int:
+    """The `Trainer`'s ``steps_per_call`` for runs of `steps` steps: all of them in one call,
+    or in equal calls of at most `MAX_STEPS_PER_CALL`."""
+    calls = -(-max(steps, 1) // MAX_STEPS_PER_CALL)
+    return -(-max(steps, 1) // calls)
+
+
 class Trainer:
     """The parameters, optimizer state and compiled steps of one network.
 
@@ -273,6 +283,8 @@ class Trainer:
         or one per step (shape ``(len(xs), n)``).
         """
         xs, ys = np.asarray(xs), np.asarray(ys)
+        if not len(xs):
+            return jnp.zeros(0, jnp.float32)
         archs = None if arch is None else np.asarray(arch)
         if archs is not None and archs.ndim == 1:
             archs = np.broadcast_to(archs, (len(xs), len(archs)))

@@ -277,6 +277,21 @@ def test_batch_stream_resumes_from_state():
         BatchStream(x, y, 8, seed=11, state={"epoch": 0})
 
 
+def test_batch_stream_takes_batches_stacked_as_next_gives_them():
+    x, y = np.arange(30).reshape(30, 1) * 1.0, np.arange(30)
+    one, stacked = BatchStream(x, y, 4, seed=5), BatchStream(x, y, 4, seed=5)
+    expected = [one.next() for _ in range(10)]
+    xs, ys = stacked.take(3)
+    assert xs.shape == (3, 4, 1) and ys.shape == (3, 4)
+    chunks = list(stacked.chunks(7, 3))
+    assert [len(c[1]) for c in chunks] == [3, 3, 1]
+    got_y = np.concatenate([ys, *(c[1] for c in chunks)])
+    np.testing.assert_array_equal(got_y, np.stack([e[1] for e in expected]))
+    assert stacked.state() == one.state()
+    with pytest.raises(ValueError, match="take: n=0; expected at least 1 batch"):
+        stacked.take(0)
+
+
 def test_load_dataset_registry(tmp_path):
     assert set(DATASETS) == {"digits", "fashion_mnist", "synthetic_cifar"}
     data = load_dataset("synthetic_cifar", n_train=8, n_val=4, n_test=4)

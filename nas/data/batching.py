@@ -131,6 +131,19 @@ class BatchStream:
         self.index += self.batch_size
         return self.x[idx], self.y[idx]
 
+    def take(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The next `n` (at least 1) batches, stacked along a new leading axis (for
+        `Trainer.train_steps`)."""
+        if n < 1:
+            raise ValueError(f"BatchStream.take: n={n}; expected at least 1 batch")
+        xs, ys = zip(*(self.next() for _ in range(n)))
+        return np.stack(xs), np.stack(ys)
+
+    def chunks(self, n: int, size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The next `n` batches as `take` gives them, at most `size` at a time."""
+        for start in range(0, n, size):
+            yield self.take(min(size, n - start))
+
     def __iter__(self) -> BatchStream:
         return self
 

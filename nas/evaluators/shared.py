@@ -20,13 +20,9 @@ from nas.evaluators.base import EvalResult, Timer
 from nas.evaluators.paths import warmup_paths
 from nas.space import SearchSpace
 from nas.supernet import supernet
-from nas.train import TrainConfig, Trainer
+from nas.train import TrainConfig, Trainer, loop_length
 
 SCORES = ("accuracy", "loss")
-
-# The most train steps that one call of the trainer's compiled loop runs (`Trainer.train_steps`):
-# their batches are stacked and copied to the devices together.
-MAX_STEPS_PER_CALL = 50
 
 
 class SharedWeightsEvaluator:
@@ -90,7 +86,7 @@ class SharedWeightsEvaluator:
             branching=branching,
         )
         total = warmup_steps + train_steps * planned_evaluations
-        self.trainer = Trainer(net, config, total, steps_per_call=steps_per_call(train_steps))
+        self.trainer = Trainer(net, config, total, steps_per_call=loop_length(train_steps))
         self.stream = BatchStream(data.x_train, data.y_train, config.batch_size, seed=seed)
         self.warmed_up = False
         self.few_shot, self._shards, self._shard = few_shot, None, 0
@@ -166,8 +162,7 @@ class SharedWeightsEvaluator:
         if not len(archs):
             return np.zeros(0, np.float32)
         self._enter(archs[0])
-        stream = self.stream if stream is None else stream
-        xs, ys = (np.stack(part) for part in zip(*(stream.next() for _ in archs)))
+        xs, ys = (self.stream if stream is None else stream).take(len(archs))
         return self.trainer.train_steps(xs, ys, archs)
 
     def _mean_loss(self, losses: jax.Array, before: tuple) -> float:
@@ -279,13 +274,6 @@ class SharedWeightsEvaluator:
         self._shards[self._shard] = (self.trainer.params, self.trainer.opt_state)
         self._shard = self.copy_of(arch)
         self.trainer.params, self.trainer.opt_state = self._shards[self._shard]
-
-
-def steps_per_call(train_steps: int) -> int:
-    """The steps of the trainer's compiled loop for evaluations of `train_steps` steps: all of
-    them in one call, or in equal calls of at most `MAX_STEPS_PER_CALL`."""
-    calls = -(-max(train_steps, 1) // MAX_STEPS_PER_CALL)
-    return -(-max(train_steps, 1) // calls)
 
 
 def _runs(archs, key) -> list:

@@ -12,7 +12,7 @@ from nas.data import BatchStream, Dataset
 from nas.evaluators.base import EvalResult, Timer
 from nas.space import SearchSpace
 from nas.supernet import child_net
-from nas.train import TrainConfig, Trainer
+from nas.train import TrainConfig, Trainer, loop_length
 
 
 class StandaloneEvaluator:
@@ -44,9 +44,10 @@ class StandaloneEvaluator:
         arch = self.space.validate(arch)
         data = self.data
         net = child_net(self.space, arch, data.input_shape, data.num_classes, seed=self.seed)
-        trainer = Trainer(net, self.config, self.steps)
+        trainer = Trainer(net, self.config, self.steps, steps_per_call=loop_length(self.steps))
         stream = BatchStream(data.x_train, data.y_train, self.config.batch_size, seed=self.seed)
-        losses = [float(trainer.train_step(*stream.next())) for _ in range(self.steps)]
+        chunks = stream.chunks(self.steps, trainer.steps_per_call)
+        losses = np.concatenate([trainer.train_steps(*c) for c in chunks])
         if not np.all(np.isfinite(losses)):
             return EvalResult(float("nan"), self.steps, timer(), "training loss is not finite")
         accuracy, _ = trainer.evaluate(data.x_val, data.y_val)
