@@ -284,7 +284,7 @@ class Trainer:
         """
         xs, ys = np.asarray(xs), np.asarray(ys)
         if not len(xs):
-            return jnp.zeros(0, jnp.float32)
+            return jax.device_put(np.zeros(0, np.float32))
         archs = None if arch is None else np.asarray(arch)
         if archs is not None and archs.ndim == 1:
             archs = np.broadcast_to(archs, (len(xs), len(archs)))
