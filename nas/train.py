@@ -288,6 +288,12 @@ class Trainer:
         archs = None if arch is None else np.asarray(arch)
         if archs is not None and archs.ndim == 1:
             archs = np.broadcast_to(archs, (len(xs), len(archs)))
+        if len(ys) != len(xs) or (archs is not None and len(archs) != len(xs)):
+            given = f"{len(ys)} label batches" + ("" if archs is None else f", {len(archs)} archs")
+            raise ValueError(
+                f"Trainer.train_steps: {len(xs)} batches of examples but {given}; expected one "
+                "of each per step (or one architecture for every step)"
+            )
         k = self.steps_per_call
         if k == 1:
             return jnp.stack([self.train_step(*_row((xs, ys, archs), i)) for i in range(len(xs))])

@@ -292,6 +292,8 @@ def test_train_steps_take_one_architecture_for_every_step_and_compile_once():
         assert trainer.train_steps(xs[:1], ys[:1], b).shape == (1,)
         assert trainer.train_steps(xs[:0], ys[:0], b).shape == (0,)
     assert compiles.count == 0
+    with pytest.raises(ValueError, match="5 batches of examples but 4 label batches, 2 archs"):
+        trainer.train_steps(xs, ys[:4], np.stack([a, b]))
     with pytest.raises(ValueError, match="steps_per_call=0; expected at least 1"):
         Trainer(supernet(space, SHAPE, 10), TrainConfig(batch_size=8), 100, steps_per_call=0)
 
