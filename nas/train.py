@@ -296,7 +296,8 @@ class Trainer:
             )
         k = self.steps_per_call
         if k == 1:
-            return jnp.stack([self.train_step(*_row((xs, ys, archs), i)) for i in range(len(xs))])
+            steps = (None if archs is None else archs[i] for i in range(len(xs)))
+            return jnp.stack([self.train_step(x, y, a) for x, y, a in zip(xs, ys, steps)])
         losses = []
         for start in range(0, len(xs), k):
             count = min(k, len(xs) - start)
@@ -350,10 +351,6 @@ class Trainer:
 def _rows(arrays, start: int, count: int) -> tuple:
     """Rows ``start:start + count`` of each array (None stays None)."""
     return tuple(None if a is None else a[start : start + count] for a in arrays)
-
-
-def _row(arrays, i: int) -> tuple:
-    return tuple(None if a is None else a[i] for a in arrays)
 
 
 def _padded(arrays, length: int) -> tuple:
